@@ -1,0 +1,1 @@
+"""Dialects defined by pconv-mlir (loaded into torch_mlir contexts)."""

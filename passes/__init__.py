@@ -1,0 +1,23 @@
+"""The pconv passes, one module per pass, found by flag name.
+
+``PASSES`` maps each flag to the module defining it; modules load on first use so
+``pconv-opt --help`` stays fast. A test checks each pass's ``name`` equals its key and
+its module is the snake_case of the flag without the ``pconv-`` prefix.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+PASSES: dict[str, str] = {
+    "pconv-raise-pattern-conv": "raise_pattern_conv",
+}
+
+
+def pass_class(flag: str):
+    """The pass class registered under ``flag`` (KeyError when unknown)."""
+    module = importlib.import_module(f"{__name__}.{PASSES[flag]}")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == flag and value.__module__ == module.__name__:
+            return value
+    raise KeyError(f"module {module.__name__} defines no pass named {flag}")

@@ -1,0 +1,193 @@
+"""pconv-raise-pattern-conv: linalg convolutions with pattern-sparse weights -> pconv.conv2d.
+
+Matches what torch-mlir's FX importer emits for ``nn.Conv2d`` (3x3, NCHW)::
+
+  %padded = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] { tensor.yield %zero }
+  %init = linalg.broadcast ins(%bias : tensor<64xf32>) outs(%e) dimensions = [0, 2, 3]
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1>, strides = dense<1>}
+         ins(%padded, %w : ...) outs(%init : ...)
+
+and, when every 3x3 kernel of the constant ``%w`` is all zero or non-zero only inside one
+4-tap pattern with the centre, rewrites it to::
+
+  %y = "pconv.conv2d"(%x, %w, %bias) {padding = array<i64: 1, 1, 1, 1>, strides = ...,
+         patterns = array<i64: ...>, kernel_patterns = dense<...> : tensor<64x64xi8>, ...}
+
+Zero padding folds into ``padding``; a bias broadcast (or a zero fill) becomes the bias
+operand. Depthwise convs (``linalg.depthwise_conv_2d_nchw_chw``, multiplier 1) are raised
+with ``groups`` = channels. Anything else (non-constant or dense weights, other kernel
+sizes, other layouts, an init that is not a bias) is left untouched; ``analyze`` says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
+from pconv_mlir.ir import ir
+from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.patterns import match_kernel_patterns
+
+CONV_OPS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
+
+
+@dataclasses.dataclass
+class ConvMatch:
+    """A linalg conv recognised as pattern-sparse, with everything needed to raise it."""
+
+    conv: ir.Operation
+    input: ir.Value
+    weight: ir.Value  # the 4-D (K, C/groups, 3, 3) constant
+    bias: ir.Value | None  # 1-D, None for a zero fill
+    padding: list[int]  # top, left, bottom, right
+    strides: list[int]
+    dilations: list[int]
+    groups: int
+    library: list[tuple[int, ...]]
+    kernel_patterns: np.ndarray
+    group_size: int
+
+
+def _i64_list(attr: ir.Attribute) -> list[int]:
+    return [int(v) for v in np.array(ir.DenseIntElementsAttr(attr)).reshape(-1)]
+
+
+def _defining(value: ir.Value, name: str) -> ir.Operation | None:
+    owner = value.owner
+    if isinstance(owner, ir.OpView) and owner.operation.name == name:
+        return owner.operation
+    return None
+
+
+def _is_float_zero(value: ir.Value) -> bool:
+    const = _defining(value, "arith.constant")
+    if const is None:
+        return False
+    attr = const.attributes["value"]
+    return isinstance(attr, ir.FloatAttr) and ir.FloatAttr(attr).value == 0.0
+
+
+def _zero_padding(value: ir.Value):
+    """(padded source, [top, left, bottom, right]) when ``value`` is a zero tensor.pad of H/W only."""
+    pad = _defining(value, "tensor.pad")
+    if pad is None or len(pad.operands) != 1:  # dynamic pad amounts
+        return value, [0, 0, 0, 0]
+    low = list(ir.DenseI64ArrayAttr(pad.attributes["static_low"]))
+    high = list(ir.DenseI64ArrayAttr(pad.attributes["static_high"]))
+    body = pad.regions[0].blocks[0]
+    yielded = list(body.operations)[-1].operands[0]
+    if low[:2] != [0, 0] or high[:2] != [0, 0] or min(low + high) < 0 or not _is_float_zero(yielded):
+        return value, [0, 0, 0, 0]
+    return pad.operands[0], [low[2], low[3], high[2], high[3]]
+
+
+def _bias_of(init: ir.Value, out_channels: int):
+    """The bias operand of a conv init, None for a zero fill; raises ValueError otherwise."""
+    bcast = _defining(init, "linalg.broadcast")
+    if bcast is not None:
+        dims = list(ir.DenseI64ArrayAttr(bcast.attributes["dimensions"]))
+        src = bcast.operands[0]
+        if dims == [0, 2, 3] and ir.RankedTensorType(src.type).shape == [out_channels]:
+            return src
+        raise ValueError("its init broadcasts something other than a per-channel bias")
+    fill = _defining(init, "linalg.fill")
+    if fill is not None and _is_float_zero(fill.operands[0]):
+        return None
+    raise ValueError("its init is neither a bias broadcast nor a zero fill")
+
+
+def largest_shared_group(kernel_patterns: np.ndarray, groups: int) -> int:
+    """The largest power of two G <= 64 such that every G consecutive filters have identical
+    kernel pattern ids (same kept channels, same pattern per channel)."""
+    if groups != 1:
+        return 1
+    k = kernel_patterns.shape[0]
+    best = 1
+    for g in (2, 4, 8, 16, 32, 64):
+        if g > k:
+            break
+        blocks = [kernel_patterns[i:i + g] for i in range(0, k, g)]
+        if all((b == b[0]).all() for b in blocks):
+            best = g
+        else:
+            break
+    return best
+
+
+def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
+    """Match ``conv`` for raising; return the match or the reason it stays dense."""
+    depthwise = conv.name == "linalg.depthwise_conv_2d_nchw_chw"
+    x, w = conv.operands[0], conv.operands[1]
+    wtype = ir.RankedTensorType(w.type)
+    if list(wtype.shape[-2:]) != [3, 3]:
+        return f"kernel is {wtype.shape[-2]}x{wtype.shape[-1]}, patterns cover 3x3"
+    if not isinstance(wtype.element_type, ir.F32Type):
+        return f"weights are {wtype.element_type}, pattern convs cover f32"
+    if depthwise:
+        collapse = _defining(w, "tensor.collapse_shape")
+        if collapse is None:
+            return "depthwise weights do not come from a collapsed (C, 1, 3, 3) constant"
+        w = collapse.operands[0]
+    weights = constant_array(w, resources)
+    if weights is None:
+        return "weights are not a constant"
+    if weights.ndim != 4:
+        return "depthwise channel multiplier is not 1"
+    matched = match_kernel_patterns(weights)
+    if matched is None:
+        return "weights are not pattern-sparse (a kernel has non-zeros outside any 4-tap pattern with the centre)"
+    library, ids = matched
+    if not library:
+        return "every kernel is zero"
+    out_type = ir.RankedTensorType(conv.results[0].type)
+    try:
+        bias = _bias_of(conv.operands[2], out_type.shape[1])
+    except ValueError as err:
+        return str(err)
+    source, padding = _zero_padding(x)
+    groups = ir.RankedTensorType(source.type).shape[1] if depthwise else 1
+    return ConvMatch(conv, source, w, bias, padding, _i64_list(conv.attributes["strides"]),
+                     _i64_list(conv.attributes["dilations"]), groups, library, ids,
+                     largest_shared_group(ids, groups))
+
+
+def build_pattern_conv(m: ConvMatch) -> ir.Operation:
+    """Create the ``pconv.conv2d`` for ``m`` right before ``m.conv``."""
+    out_type = m.conv.results[0].type
+    with ir.InsertionPoint(m.conv), m.conv.location:
+        bias = m.bias
+        if bias is None:
+            zeros = np.zeros(ir.RankedTensorType(out_type).shape[1], np.float32)
+            bias = ir.Operation.create("arith.constant", results=[ir.RankedTensorType.get(zeros.shape, ir.F32Type.get())],
+                                       attributes={"value": dense_attr(zeros)}).result
+        i64 = ir.IntegerType.get_signless(64)
+        attrs = {
+            "strides": ir.DenseI64ArrayAttr.get(m.strides),
+            "dilations": ir.DenseI64ArrayAttr.get(m.dilations),
+            "padding": ir.DenseI64ArrayAttr.get(m.padding),
+            "groups": ir.IntegerAttr.get(i64, m.groups),
+            "patterns": ir.DenseI64ArrayAttr.get([t for p in m.library for t in p]),
+            "kernel_patterns": dense_attr(m.kernel_patterns.astype(np.int8)),
+            "group_size": ir.IntegerAttr.get(i64, m.group_size),
+        }
+        return ir.Operation.create("pconv.conv2d", results=[out_type], operands=[m.input, m.weight, bias],
+                                   attributes=attrs)
+
+
+@dataclasses.dataclass
+class RaisePatternConv(PconvPass):
+    name: ClassVar[str] = "pconv-raise-pattern-conv"
+    summary: ClassVar[str] = "Raise linalg 3x3 convolutions with pattern-sparse constant weights to pconv.conv2d"
+
+    def run(self, module: ir.Operation) -> None:
+        resources = ResourceTable(module)
+        for conv in ops_named(module, *CONV_OPS):
+            match = analyze(conv, resources)
+            if isinstance(match, str):
+                continue
+            raised = build_pattern_conv(match)
+            conv.results[0].replace_all_uses_with(raised.results[0])
+            erase_dead(conv)

@@ -1,0 +1,61 @@
+"""The ``pconv`` command: prune, compile, run, bench, android.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (or
+``add_parsers``) and sets ``args.handler``. Errors the user can fix are
+:class:`~pconv_mlir.errors.PconvError`: one line on stderr, exit code 1, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pconv_mlir import __version__
+from pconv_mlir.errors import PconvError
+
+# Modules contributing subcommands, in the order --help lists them.
+SUBCOMMAND_MODULES = (
+    "pconv_mlir.cli_prune",
+    "pconv_mlir.cli_compile",
+    "pconv_mlir.cli_runtime",
+    "pconv_mlir.cli_android",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pconv", description="PCONV pattern pruning and compilation of CNNs for mobile GPUs and CPUs.")
+    parser.add_argument("--version", action="version", version=f"pconv-mlir {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        adder = getattr(module, "add_parsers", None) or module.add_parser
+        adder(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return int(handler(args) or 0)
+    except PconvError as err:
+        print(f"pconv {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

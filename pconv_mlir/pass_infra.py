@@ -1,0 +1,106 @@
+"""What every pconv pass shares: options, failure reporting, registration in a PassManager.
+
+A pconv pass is a dataclass whose fields are its options (``pconv-x{opt=3}`` on the
+command line) with a class-level ``name`` (its flag) and ``summary``. ``run`` gets the
+top-level module operation and raises :class:`PassFailure` to fail with a located error.
+Python passes are not in MLIR's registry, so pipelines are parsed by
+:mod:`pconv_mlir.pipeline`, which adds these passes and upstream ones to one PassManager.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from pconv_mlir.ir import PassManager, ir
+
+
+class PassFailure(Exception):
+    """Raised by a pass to fail with a diagnostic at ``location``."""
+
+    def __init__(self, message: str, location: ir.Location | None = None):
+        super().__init__(message)
+        self.location = location
+
+
+class PassOptionError(ValueError):
+    """A pass option that the pass does not have, or whose value does not parse."""
+
+
+def _convert(field: dataclasses.Field, text: str) -> Any:
+    kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(str(field.type), str)
+    if kind is bool:
+        if text.lower() in ("1", "true"):
+            return True
+        if text.lower() in ("0", "false"):
+            return False
+        raise PassOptionError(f"option '{field.name}' expects true or false, got '{text}'")
+    try:
+        return kind(text)
+    except ValueError:
+        raise PassOptionError(f"option '{field.name}' expects {kind.__name__}, got '{text}'") from None
+
+
+@dataclasses.dataclass
+class PconvPass:
+    """Base class of the pconv passes (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> "PconvPass":
+        fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, text in options.items():
+            field = fields.get(key)
+            if field is None:
+                known = ", ".join(sorted(fields)) or "none"
+                raise PassOptionError(f"pass '{cls.name}' has no option '{key}' (options: {known})")
+            kwargs[field.name] = _convert(field, text)
+        return cls(**kwargs)
+
+    @classmethod
+    def option_help(cls) -> str:
+        return ", ".join(f"{f.name.replace('_', '-')}={f.default!r}" for f in dataclasses.fields(cls))
+
+    def run(self, module: ir.Operation) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def add_to(self, pm: PassManager) -> None:
+        def run_pass(op: ir.Operation, pass_) -> None:
+            try:
+                self.run(op)
+            except PassFailure as failure:
+                (failure.location or op.location).emit_error(f"{self.name}: {failure}")
+                pass_.signal_pass_failure()
+
+        pm.add(run_pass, name=type(self).__name__, argument=self.name, description=self.summary)
+
+
+def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
+    """All operations under ``root`` with one of ``names``, in pre-order, collected first
+    so callers may rewrite while iterating."""
+    found: list[ir.Operation] = []
+
+    def visit(op: ir.Operation):
+        if op.name in names:
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+
+    root.walk(visit)
+    return found
+
+
+_SIDE_EFFECT_FREE = ("arith.constant", "tensor.empty", "tensor.pad", "tensor.collapse_shape",
+                     "tensor.expand_shape", "linalg.broadcast", "linalg.fill")
+
+
+def erase_dead(op: ir.Operation) -> None:
+    """Erase ``op`` (whose results must be unused) and then any of its producers that only
+    fed it and have no side effects, so a rewrite leaves no dead pads or broadcasts."""
+    producers = [v.owner.operation for v in op.operands if isinstance(v.owner, ir.OpView)]
+    op.erase()
+    for producer in producers:
+        if producer.name in _SIDE_EFFECT_FREE and all(not list(r.uses) for r in producer.results):
+            erase_dead(producer)

@@ -1,0 +1,135 @@
+"""pconv-opt: the mlir-opt of pconv-mlir.
+
+Reads MLIR (a file or stdin), runs a pipeline of pconv and upstream passes, writes the
+result (stdout or ``-o``). Diagnostics print as ``file:line:col: error: message`` and
+make the exit code 1; a Python traceback is never the answer to bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pconv_mlir.diagnostics import DiagnosticCollector, check_expected, format_diagnostic
+from pconv_mlir.ir import MLIRError, ir
+from pconv_mlir.passes import PASSES, pass_class
+from pconv_mlir.pipeline import PipelineError, build_pass_manager
+
+SPLIT_MARKER = "// -----"
+
+
+def _pass_list() -> str:
+    lines = ["pconv passes (-p NAME{option=value ...}):"]
+    for flag in PASSES:
+        cls = pass_class(flag)
+        opts = cls.option_help()
+        lines.append(f"  {flag:<34} {cls.summary}" + (f"  [{opts}]" if opts else ""))
+    lines.append("Upstream MLIR passes (canonicalize, cse, inline, symbol-dce, func.func(...), ...) mix freely.")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pconv-opt", description="Run pconv and MLIR passes over an MLIR file.",
+        epilog=_pass_list(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", default="-", help="input .mlir file ('-' or none: stdin)")
+    p.add_argument("-o", dest="output", default="-", help="output file (default: stdout)")
+    p.add_argument("-p", "--pass-pipeline", default="", help="comma-separated pass pipeline")
+    p.add_argument("--split-input-file", action="store_true",
+                   help=f"split the input on '{SPLIT_MARKER}' lines and process each chunk alone")
+    p.add_argument("--verify-diagnostics", action="store_true",
+                   help="check emitted diagnostics against expected-error/warning/remark comments")
+    p.add_argument("--mlir-print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
+    return p
+
+
+def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
+    """(chunk text, line offset) pairs; offsets keep diagnostics on the file's own lines."""
+    if not split:
+        return [(text, 0)]
+    chunks, current, start = [], [], 0
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        if line.strip() == SPLIT_MARKER:
+            chunks.append(("".join(current), start))
+            current, start = [], number + 1
+        else:
+            current.append(line)
+    chunks.append(("".join(current), start))
+    return chunks
+
+
+def _process(chunk: str, offset: int, args, filename: str, out: list[str]) -> bool:
+    """Parse, run and print one chunk; return False on failure (diagnostics reported)."""
+    from pconv_mlir.dialects.pconv import load_pconv_dialect
+
+    with ir.Context() as ctx:
+        load_pconv_dialect(ctx)
+        collector = DiagnosticCollector(ctx)
+        module = None
+        try:
+            module = ir.Module.parse("\n" * offset + chunk)
+            if args.pass_pipeline:
+                pm = build_pass_manager(args.pass_pipeline, ctx)
+                if args.mlir_print_ir_after_all:
+                    pm.enable_ir_printing(print_after_all=True)
+                pm.run(module.operation)
+        except MLIRError as err:
+            collector.add_error(err)
+            module = None
+        if args.verify_diagnostics:
+            return check_expected(chunk, offset, collector.diagnostics, filename)
+        for diag in collector.diagnostics:
+            print(format_diagnostic(diag, filename), file=sys.stderr)
+        if module is None:
+            return False
+        out.append(str(module))
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except Exception as err:  # a bug of ours: still one line and exit 1; PCONV_DEBUG=1 shows it
+        if os.environ.get("PCONV_DEBUG"):
+            raise
+        print(f"pconv-opt: internal error: {type(err).__name__}: {err} (rerun with PCONV_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    filename = "<stdin>" if args.input == "-" else args.input
+    try:
+        text = sys.stdin.read() if args.input == "-" else open(args.input, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"pconv-opt: cannot read '{filename}': {err}", file=sys.stderr)
+        return 1
+    if args.pass_pipeline:
+        try:  # reject a bad pipeline once, before any input is processed
+            with ir.Context() as ctx:
+                build_pass_manager(args.pass_pipeline, ctx)
+        except PipelineError as err:
+            print(f"pconv-opt: {err}", file=sys.stderr)
+            return 1
+    outputs: list[str] = []
+    ok = True
+    for chunk, offset in _chunks(text, args.split_input_file):
+        ok &= _process(chunk, offset, args, filename, outputs)
+    if not args.verify_diagnostics:
+        result = f"\n{SPLIT_MARKER}\n".join(o.rstrip("\n") for o in outputs) + ("\n" if outputs else "")
+        if args.output == "-":
+            sys.stdout.write(result)
+        else:
+            try:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    f.write(result)
+            except OSError as err:
+                print(f"pconv-opt: cannot write '{args.output}': {err}", file=sys.stderr)
+                return 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
