@@ -11,6 +11,10 @@ import importlib
 
 PASSES: dict[str, str] = {
     "pconv-raise-pattern-conv": "raise_pattern_conv",
+    "pconv-reorder-kernels": "reorder_kernels",
+    "pconv-compact-weights": "compact_weights",
+    "pconv-eliminate-redundant-loads": "eliminate_redundant_loads",
+    "pconv-lower-to-linalg": "lower_to_linalg",
 }
 
 

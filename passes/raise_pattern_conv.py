@@ -30,6 +30,7 @@ from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.ir import ir
 from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
 from pconv_mlir.patterns import match_kernel_patterns
+from pconv_mlir.pconv_ops import largest_shared_group
 
 CONV_OPS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
 
@@ -97,24 +98,6 @@ def _bias_of(init: ir.Value, out_channels: int):
     if fill is not None and _is_float_zero(fill.operands[0]):
         return None
     raise ValueError("its init is neither a bias broadcast nor a zero fill")
-
-
-def largest_shared_group(kernel_patterns: np.ndarray, groups: int) -> int:
-    """The largest power of two G <= 64 such that every G consecutive filters have identical
-    kernel pattern ids (same kept channels, same pattern per channel)."""
-    if groups != 1:
-        return 1
-    k = kernel_patterns.shape[0]
-    best = 1
-    for g in (2, 4, 8, 16, 32, 64):
-        if g > k:
-            break
-        blocks = [kernel_patterns[i:i + g] for i in range(0, k, g)]
-        if all((b == b[0]).all() for b in blocks):
-            best = g
-        else:
-            break
-    return best
 
 
 def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:

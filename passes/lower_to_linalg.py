@@ -1,0 +1,142 @@
+"""pconv-lower-to-linalg: pconv ops -> linalg/tensor/arith that IREE compiles well.
+
+Each ``pconv.packed_conv2d`` becomes a call to a private function built by
+:mod:`pconv_mlir.lowering` (one gather of each filter group's (channel, tap) rows, one
+batched GEMM over groups, bias in the epilogue); its packed weights and row tables become
+constants passed to it. A ``pconv.conv2d`` left unpacked (depthwise, or not worth
+packing) gets the depthwise pattern lowering or a dense ``linalg`` convolution on its
+zero-filled weights: always the same numbers. ``pconv.permute_channels`` becomes a gather::
+
+  %y = "pconv.packed_conv2d"(%x, %pw, %b) {...} : (...) -> tensor<1x64x32x32xf32>
+
+becomes::
+
+  %y = call @pconv_conv_0(%x, %pw, %rows, %taps, %b) : (...) -> tensor<1x64x32x32xf32>
+  func.func private @pconv_conv_0(...) { ... linalg.batch_matmul ... }
+
+Run ``inline`` afterwards (the compile pipeline does) to leave plain linalg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from pconv_mlir.constants import ResourceTable, constant_array
+from pconv_mlir.ir import ir
+from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
+from pconv_mlir.pass_infra import PassFailure, PconvPass, erase_dead, ops_named
+from pconv_mlir.pconv_ops import ConvGeometry, constant, int_table
+
+LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why
+
+
+def spec_of(op: ir.Operation) -> ConvSpec:
+    geo = ConvGeometry.of(op)
+    n, c, h, w = ir.RankedTensorType(op.operands[0].type).shape
+    k = ir.RankedTensorType(op.results[0].type).shape[1]
+    return ConvSpec(n, c, h, w, k, stride=tuple(geo.strides), padding=tuple(geo.padding),
+                    dilation=tuple(geo.dilations), groups=geo.groups)
+
+
+def unpack(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
+    """The dense (K, C, 3, 3) weights a packed_conv2d represents."""
+    k = ir.RankedTensorType(op.results[0].type).shape[1]
+    c = ir.RankedTensorType(op.operands[0].type).shape[1]
+    channels, taps = int_table(op, "row_channels"), int_table(op, "row_taps")
+    groups, g, rows = packed.shape
+    dense = np.zeros((groups * g, c, 9), np.float32)
+    for b in range(groups):
+        for r in range(rows):
+            dense[b * g:(b + 1) * g, channels[b, r], taps[b, r]] += packed[b, :, r]
+    return dense[:k].reshape(k, c, 3, 3)
+
+
+def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
+    t = f"tensor<{'x'.join(map(str, shape))}xf32>"
+    perm = ", ".join(map(str, permutation))
+    return f"""func.func private @{name}(%x: {t}) -> {t} {{
+  %perm = arith.constant dense<[{perm}]> : tensor<{shape[1]}xi32>
+  %e = tensor.empty() : {t}
+  %r = linalg.generic {{indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>],
+       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} outs(%e : {t}) {{
+  ^bb0(%out: f32):
+    %n = linalg.index 0 : index
+    %c = linalg.index 1 : index
+    %h = linalg.index 2 : index
+    %w = linalg.index 3 : index
+    %src32 = tensor.extract %perm[%c] : tensor<{shape[1]}xi32>
+    %src = arith.index_cast %src32 : i32 to index
+    %v = tensor.extract %x[%n, %src, %h, %w] : {t}
+    linalg.yield %v : f32
+  }} -> {t}
+  return %r : {t}
+}}"""
+
+
+class _Lowerer:
+    def __init__(self, module: ir.Operation):
+        self.module = module
+        self.resources = ResourceTable(module)
+        self.count = 0
+
+    def _name(self, kind: str) -> str:
+        self.count += 1
+        return f"pconv_{kind}_{self.count}"
+
+    def _install(self, text: str) -> None:
+        parsed = ir.Module.parse(text)
+        with ir.InsertionPoint(self.module.regions[0].blocks[0]):
+            for f in parsed.body.operations:
+                f.operation.clone()
+
+    def _call(self, op: ir.Operation, name: str, args: list[ir.Value], how: str) -> None:
+        with ir.InsertionPoint(op), op.location:
+            call = ir.Operation.create("func.call", results=[op.results[0].type], operands=args,
+                                       attributes={"callee": ir.FlatSymbolRefAttr.get(name),
+                                                   LOWERING_ATTR: ir.StringAttr.get(how)})
+        op.results[0].replace_all_uses_with(call.results[0])
+        erase_dead(op)
+
+    def lower_conv(self, op: ir.Operation, weight: np.ndarray, group_size: int) -> None:
+        spec = spec_of(op)
+        bias = constant_array(op.operands[2], self.resources)
+        if bias is None:
+            raise PassFailure("the lowering needs a constant bias", op.location)
+        name = self._name("conv")
+        try:
+            lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=op.name == "pconv.packed_conv2d")
+            how = f"pattern ({lowered.formulation}, G={group_size})"
+        except (PatternConvRefused, ImportError) as why:
+            lowered = emit_dense_conv(spec, weight, bias, name)
+            how = f"dense ({why})"
+        self._install(lowered.mlir)
+        args = [op.operands[0]] + [constant(op.operands[0], op, a) for a in lowered.constants]
+        self._call(op, name, args, how)
+
+    def lower_permute(self, op: ir.Operation) -> None:
+        name = self._name("permute")
+        shape = ir.RankedTensorType(op.results[0].type).shape
+        self._install(_permute_text(name, shape, list(ir.DenseI64ArrayAttr(op.attributes["permutation"]))))
+        self._call(op, name, [op.operands[0]], "gather")
+
+
+@dataclasses.dataclass
+class LowerToLinalg(PconvPass):
+    name: ClassVar[str] = "pconv-lower-to-linalg"
+    summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter group)"
+
+    def run(self, module: ir.Operation) -> None:
+        lowerer = _Lowerer(module)
+        for op in ops_named(module, "pconv.packed_conv2d", "pconv.conv2d", "pconv.permute_channels"):
+            if op.name == "pconv.permute_channels":
+                lowerer.lower_permute(op)
+                continue
+            weight = constant_array(op.operands[1], lowerer.resources)
+            if weight is None:
+                raise PassFailure("the lowering needs constant weights", op.location)
+            if op.name == "pconv.packed_conv2d":
+                weight = unpack(op, weight)
+            lowerer.lower_conv(op, weight, ir.IntegerAttr(op.attributes["group_size"]).value)

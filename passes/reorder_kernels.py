@@ -1,0 +1,125 @@
+"""pconv-reorder-kernels: filter kernel reordering (PatDNN's FKR).
+
+Filters of a ``pconv.conv2d`` without shared structure (``group_size = 1``) are sorted so
+that filters with the same kept kernels and patterns sit next to each other, longest
+first; consecutive filters then share the rows the compact pass packs. The weights, bias
+and ``kernel_patterns`` are permuted at compile time and a ``pconv.permute_channels``
+restores the original channel order::
+
+  %y = "pconv.conv2d"(%x, %w, %b) {kernel_patterns = dense<[[0], [1], [0], [1]]>, group_size = 1, ...}
+
+becomes::
+
+  %y = "pconv.conv2d"(%x, %w', %b') {kernel_patterns = dense<[[0], [0], [1], [1]]>, group_size = 2, ...}
+  %r = "pconv.permute_channels"(%y) {permutation = array<i64: 0, 2, 1, 3>}
+
+The permutation then sinks through per-channel ops (elementwise ``linalg.generic``, zero
+``tensor.pad`` of H/W, ``linalg.pooling_nchw_max``) and folds into a consuming
+``pconv.conv2d``'s input channels (its weights are permuted instead); where it cannot go
+further it stays, and the lowering turns it into a gather. Filters already in order, and
+ops with shared structure, are left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from pconv_mlir.constants import ResourceTable, constant_array
+from pconv_mlir.ir import ir
+from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.patterns import PRUNED
+from pconv_mlir.pconv_ops import (I64, ConvGeometry, constant, kernel_patterns, largest_shared_group,
+                                   set_int8_table)
+
+# Ops through which a channel permutation commutes (channel-wise, NCHW in and out).
+_IDENTITY_MAP = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"
+
+
+def filter_order(ids: np.ndarray) -> np.ndarray:
+    """Stable order: most kept kernels first, then identical kernel rows adjacent."""
+    keys = [(-int((row != PRUNED).sum()), tuple(int(v) for v in row)) for row in ids]
+    return np.array(sorted(range(len(keys)), key=lambda k: keys[k]), dtype=np.int64)
+
+
+def _permute(value: ir.Value, permutation: np.ndarray, after: ir.Operation) -> ir.Operation:
+    with ir.InsertionPoint(after), after.location:
+        op = ir.Operation.create("pconv.permute_channels", results=[value.type], operands=[value],
+                                 attributes={"permutation": ir.DenseI64ArrayAttr.get([int(p) for p in permutation])})
+    op.move_after(after)
+    return op
+
+
+def _commutes(user: ir.Operation, operand_index: int) -> bool:
+    if user.name == "linalg.generic":
+        # One input, an empty init, identity maps: elementwise on that tensor alone. (With a
+        # second input, e.g. a residual add, that input would need the permutation too.)
+        maps = [str(m) for m in ir.ArrayAttr(user.attributes["indexing_maps"])]
+        init = user.operands[len(user.operands) - 1].owner
+        return (len(user.operands) == 2 and len(user.results) == 1 and all(m == _IDENTITY_MAP for m in maps)
+                and isinstance(init, ir.OpView) and init.operation.name == "tensor.empty")
+    if user.name == "tensor.pad":
+        low = list(ir.DenseI64ArrayAttr(user.attributes["static_low"]))
+        high = list(ir.DenseI64ArrayAttr(user.attributes["static_high"]))
+        return len(user.operands) == 1 and low[1] == 0 and high[1] == 0
+    if user.name == "linalg.pooling_nchw_max":
+        return operand_index == 0
+    return False
+
+
+def sink(permute: ir.Operation, resources: ResourceTable) -> None:
+    """Move ``permute`` below channel-wise users; fold it into a consuming pconv.conv2d."""
+    while True:
+        uses = list(permute.results[0].uses)
+        if len(uses) != 1:
+            return
+        user, index = uses[0].owner, uses[0].operand_number
+        user = user.operation if isinstance(user, ir.OpView) else user
+        perm = np.array(list(ir.DenseI64ArrayAttr(permute.attributes["permutation"])))
+        if user.name == "pconv.conv2d" and index == 0 and ConvGeometry.of(user).groups == 1:
+            weight = constant_array(user.operands[1], resources)
+            if weight is None:
+                return
+            # The consumer now reads channels in the producer's order: permute its columns.
+            order = np.argsort(perm)
+            user.operands[1] = constant(user.operands[1], user, np.ascontiguousarray(weight[:, order]))
+            set_int8_table(user, "kernel_patterns", kernel_patterns(user)[:, order])
+            user.operands[0] = permute.operands[0]
+            permute.erase()
+            return
+        if not _commutes(user, index):
+            return
+        # user(permute(x)) == permute(user(x)) for a channel-wise op.
+        user.operands[index] = permute.operands[0]
+        result = user.results[0]
+        moved = _permute(result, perm, user)
+        result.replace_all_uses_except(moved.results[0], moved)
+        permute.erase()
+        permute = moved
+
+
+@dataclasses.dataclass
+class ReorderKernels(PconvPass):
+    name: ClassVar[str] = "pconv-reorder-kernels"
+    summary: ClassVar[str] = "Reorder filters so equal kernel structures are adjacent (FKR); sink the permutation"
+
+    def run(self, module: ir.Operation) -> None:
+        resources = ResourceTable(module)
+        for op in ops_named(module, "pconv.conv2d"):
+            if ConvGeometry.of(op).groups != 1 or ir.IntegerAttr(op.attributes["group_size"]).value > 1:
+                continue
+            weight = constant_array(op.operands[1], resources)
+            bias = constant_array(op.operands[2], resources)
+            ids = kernel_patterns(op)
+            order = filter_order(ids)
+            if weight is None or bias is None or (order == np.arange(len(order))).all():
+                continue
+            op.operands[1] = constant(op.operands[1], op, np.ascontiguousarray(weight[order]))
+            op.operands[2] = constant(op.operands[2], op, np.ascontiguousarray(bias[order]))
+            set_int8_table(op, "kernel_patterns", ids[order])
+            op.attributes["group_size"] = ir.IntegerAttr.get(I64(), largest_shared_group(ids[order], 1))
+            restore = _permute(op.results[0], np.argsort(order), op)
+            op.results[0].replace_all_uses_except(restore.results[0], restore)
+            sink(restore, resources)

@@ -1,0 +1,49 @@
+"""``pconv compile INPUT --target T -o OUT.vmfb [--report FILE.json] [--dump-ir DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from pconv_mlir.errors import PconvInputError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("compile", help="compile linalg MLIR or a saved pruned model to an IREE module",
+                              description="Compile INPUT (linalg-on-tensors .mlir with constant weights, as "
+                                          "torch-mlir emits it, or a saved pruned model .pt) for a target.")
+    p.add_argument("input", help=".mlir file or saved pruned model (.pt)")
+    p.add_argument("--target", default="llvm-cpu", help="compile target (see pconv_mlir.targets; default llvm-cpu)")
+    p.add_argument("-o", "--output", required=True, help="output .vmfb")
+    p.add_argument("--report", help="write the per-convolution report (JSON) here")
+    p.add_argument("--dump-ir", metavar="DIR", help="keep each stage's IR in DIR")
+    p.add_argument("--dense", action="store_true", help="skip the pconv passes (IREE's dense compile, best flags)")
+    p.add_argument("--input-shape", help="for a .pt model: N,C,H,W of the example input (default from the model)")
+    p.set_defaults(handler=run)
+
+
+def _load_pruned(path: str, shape: str | None):
+    import torch
+
+    from pconv_mlir.pruning import load_pruned
+
+    model, meta = load_pruned(path)
+    dims = [int(v) for v in shape.split(",")] if shape else getattr(meta, "input_shape", None)
+    if not dims:
+        raise PconvInputError("a saved model needs --input-shape N,C,H,W")
+    return model, [torch.zeros(*dims)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import pconv_mlir
+
+    source, example = args.input, None
+    if args.input.endswith(".pt"):
+        source, example = _load_pruned(args.input, args.input_shape)
+    elif not args.input.endswith(".mlir"):
+        raise PconvInputError(f"{args.input}: expected a .mlir file or a saved pruned model (.pt)")
+    compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
+    compiled.save(args.output, args.report)
+    for r in compiled.report:
+        print(f"conv {r.index}: {r.kind} {r.input_shape} -> {r.output_shape}: {r.lowering}")
+    print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
+    return 0
