@@ -68,7 +68,7 @@ def pack(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...]], g
         c = np.array([r[1] for r in block_rows])
         taps[g, :len(t)], channels[g, :len(c)] = t, c
         channels[g, len(c):] = c[0]
-        w[g, :len(block)] = flat[block.start:block.stop][:, c, t]
+        w[g, :len(block), :len(t)] = flat[block.start:block.stop][:, c, t]
     return PackedWeights(w, channels, taps, [len(r) for r in rows])
 
 

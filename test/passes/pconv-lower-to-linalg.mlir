@@ -1,0 +1,37 @@
+// RUN: pconv-opt --split-input-file -p pconv-lower-to-linalg %s | filecheck %s
+
+// A packed conv becomes a call to a private function of linalg ops; no pconv op is left.
+// CHECK-LABEL: func.func @packed
+// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "pattern
+// CHECK-NOT: pconv.packed_conv2d
+// CHECK: func.func private @pconv_conv_1
+// CHECK: linalg.
+func.func @packed(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %pw = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]]]> : tensor<1x2x2xf32>
+  %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
+  %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, group_size = 2 : i64, row_channels = dense<0> : tensor<1x2xi32>, row_taps = dense<[[4, 5]]> : tensor<1x2xi32>} : (tensor<1x1x4x4xf32>, tensor<1x2x2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  return %y : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// A leftover permutation becomes a gather generic.
+// CHECK-LABEL: func.func @permute
+// CHECK: call @pconv_permute_1(%arg0) {pconv.lowering = "gather"}
+// CHECK: func.func private @pconv_permute_1
+// CHECK: tensor.extract
+func.func @permute(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %y = "pconv.permute_channels"(%x) {permutation = array<i64: 1, 0>} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %y : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// Must not fire: nothing of pconv in the input.
+// CHECK-LABEL: func.func @plain
+// CHECK-NEXT: arith.addf
+// CHECK-NOT: call
+func.func @plain(%a: f32) -> f32 {
+  %0 = arith.addf %a, %a : f32
+  return %0 : f32
+}
