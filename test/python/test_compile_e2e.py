@@ -7,27 +7,7 @@ import torch
 import torch.nn as nn
 
 import pconv_mlir
-from pconv_mlir.patterns import PRUNED
-
-LIBRARY = [(1, 3, 4, 5), (0, 1, 4, 7), (3, 4, 5, 7), (1, 4, 5, 8), (0, 3, 4, 6), (2, 4, 5, 8)]
-
-
-def pattern_prune(conv: nn.Conv2d, rng, group_size: int = 1, keep: float = 1 / 3.6):
-    """Random pattern + connectivity sparsity; G consecutive filters share the structure."""
-    k, c = conv.weight.shape[:2]
-    mask = np.zeros((k, c, 9), np.float32)
-    for start in range(0, k, group_size):
-        ids = rng.integers(0, len(LIBRARY), size=c)
-        if conv.groups == 1:
-            ids[rng.random(c) > keep] = PRUNED
-            if (ids == PRUNED).all():
-                ids[0] = 0
-        for ch, pid in enumerate(ids):
-            if pid != PRUNED:
-                mask[start:start + group_size, ch, list(LIBRARY[pid])] = 1
-    with torch.no_grad():
-        conv.weight.mul_(torch.from_numpy(mask.reshape(k, c, 3, 3)))
-
+from pconv_mlir.synthetic import pattern_prune_conv as pattern_prune
 
 class Net(nn.Module):
     def __init__(self):

@@ -1,0 +1,129 @@
+"""`pconv android bundle|run|bench` subcommands.
+
+    pconv android bundle MODULE.vmfb --input x.npy [...] -o DIR
+          [--device local-task] [--function main]
+          [--reference ref.npy ... | --reference-module HOST.vmfb]
+    pconv android run DIR [--emulate] [--device D] [--serial S] [--tolerance 1e-4]
+    pconv android bench DIR [--emulate] [--threads T] [--repeats R] [--serial S]
+
+`run`/`bench` push DIR to /data/local/tmp/pconv-bundle with adb and run it
+there; `--emulate` runs the same scripts here under qemu-aarch64-static.
+Errors print one line to stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import PconvError
+
+__all__ = ["add_parser", "run", "cmd_bundle", "cmd_run", "cmd_bench"]
+
+
+def add_parser(subparsers) -> None:
+    from .runtime import DEVICES
+
+    a = subparsers.add_parser("android", help="bundle and run modules on Android / aarch64", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = a.add_subparsers(dest="android_command", required=True, metavar="{bundle,run,bench}")
+
+    b = sub.add_parser("bundle", help="write a self-contained aarch64 bundle folder")
+    b.add_argument("module", metavar="MODULE.vmfb")
+    b.add_argument("--input", "-i", action="append", default=[], metavar="X.npy", help="input (.npy), in order; repeat for several")
+    b.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    b.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="device run.sh uses by default")
+    b.add_argument("--function", "-f", default="main")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--reference", action="append", default=[], metavar="REF.npy", help="expected output k (repeat per output)")
+    g.add_argument("--reference-module", metavar="HOST.vmfb", help="compute expected outputs by running this host module (e.g. compiled for llvm-cpu) here")
+    b.set_defaults(func=cmd_bundle)
+
+    r = sub.add_parser("run", help="run a bundle on a phone (adb) or under qemu (--emulate)")
+    r.add_argument("bundle", metavar="DIR")
+    r.add_argument("--emulate", action="store_true", help="run here under qemu-aarch64-static")
+    r.add_argument("--device", "-d", default=None, choices=DEVICES, help="override the bundle's device")
+    r.add_argument("--serial", "-s", default=None, help="adb device serial")
+    r.add_argument("--tolerance", type=float, default=1e-4, help="max rel err vs reference (default 1e-4)")
+    r.add_argument("--timeout", type=float, default=600, help="seconds (default 600)")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("bench", help="benchmark a bundle on a phone (adb) or under qemu (--emulate)")
+    c.add_argument("bundle", metavar="DIR")
+    c.add_argument("--emulate", action="store_true", help="run here under qemu-aarch64-static (times the emulator)")
+    c.add_argument("--device", "-d", default=None, choices=DEVICES)
+    c.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads")
+    c.add_argument("--repeats", "-r", type=int, default=10)
+    c.add_argument("--serial", "-s", default=None)
+    c.add_argument("--timeout", type=float, default=600)
+    c.set_defaults(func=cmd_bench)
+
+
+def _err(cmd: str, e: Exception) -> int:
+    print(f"pconv android {cmd}: error: {e}", file=sys.stderr)
+    return 1
+
+
+def cmd_bundle(args) -> int:
+    from . import android
+
+    try:
+        refs = list(args.reference)
+        if args.reference_module:
+            import numpy as np
+
+            from .errors import PconvInputError
+            from .runtime import load_module
+
+            try:
+                inputs = [np.load(p, allow_pickle=False) for p in args.input]
+            except Exception as e:
+                raise PconvInputError(f"cannot read inputs: {e}") from None
+            host = load_module(args.reference_module, device="local-sync")
+            refs = host.run(*inputs, function=args.function)
+        d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function, references=refs or None)
+        print(f"bundle written to {d} (run: pconv android run {d} [--emulate])")
+        return 0
+    except PconvError as e:
+        return _err("bundle", e)
+
+
+def cmd_run(args) -> int:
+    from . import android
+
+    try:
+        if args.emulate:
+            res = android.run_emulated(args.bundle, device=args.device, timeout=args.timeout, tolerance=args.tolerance)
+        else:
+            res = android.run_adb(args.bundle, device=args.device, serial=args.serial, timeout=args.timeout, tolerance=args.tolerance)
+        print(res.summary(args.tolerance))
+        return 1 if res.passed is False else 0
+    except PconvError as e:
+        return _err("run", e)
+
+
+def cmd_bench(args) -> int:
+    from . import android
+
+    try:
+        if args.emulate:
+            out = android.bench_emulated(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats, timeout=args.timeout)
+        else:
+            out = android.bench_adb(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats, serial=args.serial, timeout=args.timeout)
+        print(out.rstrip())
+        return 0
+    except PconvError as e:
+        return _err("bench", e)
+
+
+def run(args) -> int:
+    return args.func(args)
+
+
+def main(argv=None) -> int:  # standalone: python -m pconv_mlir.cli_android android bundle ...
+    ap = argparse.ArgumentParser(prog="pconv")
+    add_parser(ap.add_subparsers(dest="command", required=True))
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`pconv run` and `pconv bench` subcommands.
+
+The `pconv` entry point calls :func:`add_parsers` with its subparsers object;
+each subcommand sets ``func`` (via ``set_defaults``) to its handler, and
+:func:`run` dispatches to it.  Handlers return an exit code; errors print one
+line to stderr and return 1 (no traceback).
+
+    pconv run MODULE.vmfb --device vulkan --input x.npy [--input y.npy] \
+        [--output out.npy ...] [--function main] [--params model.irpa]
+    pconv bench MODULE.vmfb --device local-task [--threads 1] [--repeats 20] \
+        [--warmup 3] [--input x.npy ...]     (random inputs if none given)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .errors import PconvError, PconvInputError
+
+__all__ = ["add_parsers", "run", "cmd_run", "cmd_bench"]
+
+
+def _load_inputs(paths):
+    arrays = []
+    for p in paths or []:
+        try:
+            arrays.append(np.load(p, allow_pickle=False))
+        except FileNotFoundError:
+            raise PconvInputError(f"input file not found: {p}") from None
+        except Exception as e:
+            raise PconvInputError(f"cannot read {p} as .npy: {e}") from None
+    return arrays
+
+
+def _random_inputs(mod, function):
+    specs, _ = mod.signature(function)
+    rng = np.random.default_rng(0)
+    arrays = []
+    for i, s in enumerate(specs):
+        if any(d is None for d in s.shape) or s.dtype is None:
+            raise PconvInputError(
+                f"input {i} ({s.mlir_type}) has a dynamic shape or unknown dtype: pass --input"
+            )
+        if s.dtype.kind == "f":
+            arrays.append(rng.standard_normal(s.shape).astype(s.dtype))
+        elif s.dtype.kind == "b":
+            arrays.append(rng.integers(0, 2, s.shape).astype(s.dtype))
+        else:
+            arrays.append(rng.integers(0, 8, s.shape).astype(s.dtype))
+    return arrays
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from .runtime import DEVICES
+
+    p.add_argument("module", metavar="MODULE", help="compiled module (.vmfb)")
+    p.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="IREE device (default: local-task)")
+    p.add_argument("--function", "-f", default="main", help="function to call (default: main)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="X.npy", help="input tensor (.npy), in order; repeat for several")
+    p.add_argument("--params", metavar="FILE.irpa", default=None, help="parameter archive for modules with external weights")
+    p.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads (default: all cores)")
+
+
+def add_parsers(subparsers) -> None:
+    """Adds the `run` and `bench` subcommands to an argparse subparsers object."""
+    p = subparsers.add_parser("run", help="run a compiled module on inputs", description="Run a compiled .vmfb with .npy inputs and print or save the outputs.")
+    _common(p)
+    p.add_argument("--output", "-o", action="append", default=[], metavar="OUT.npy", help="where to save output k (repeat per output); printed if omitted")
+    p.set_defaults(func=cmd_run)
+
+    b = subparsers.add_parser("bench", help="time a compiled module", description="Time a compiled .vmfb (median and spread over repeats).")
+    _common(b)
+    b.add_argument("--repeats", "-r", type=int, default=20, help="timed runs (default 20)")
+    b.add_argument("--warmup", "-w", type=int, default=3, help="untimed warm-up runs (default 3)")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=cmd_bench)
+
+
+def cmd_run(args) -> int:
+    from .runtime import load_module
+
+    try:
+        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
+        inputs = _load_inputs(args.input)
+        outs = mod.run(*inputs, function=args.function)
+        if args.output and len(args.output) != len(outs):
+            raise PconvInputError(f"{args.function} returned {len(outs)} output(s) but {len(args.output)} --output path(s) were given")
+        for i, o in enumerate(outs):
+            if args.output:
+                np.save(args.output[i], o)
+                print(f"output {i}: {o.dtype}{list(o.shape)} -> {args.output[i]}")
+            else:
+                with np.printoptions(threshold=50, precision=6):
+                    print(f"output {i}: {o.dtype}{list(o.shape)}\n{o}")
+        return 0
+    except PconvError as e:
+        print(f"pconv run: error: {e}", file=sys.stderr)
+        return 1
+
+
+def cmd_bench(args) -> int:
+    from .runtime import bench, load_module
+
+    try:
+        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
+        inputs = _load_inputs(args.input) or _random_inputs(mod, args.function)
+        r = bench(mod, inputs, warmup=args.warmup, repeats=args.repeats, function=args.function)
+        if args.json:
+            print(json.dumps(r))
+        else:
+            thr = r["threads"] if r["threads"] is not None else "-"
+            print(
+                f"{args.module}: {r['device']}, threads {thr}: median {r['median_ms']:.3f} ms "
+                f"(p10 {r['p10']:.3f}, p90 {r['p90']:.3f}, min {r['min']:.3f} ms; {r['repeats']} runs)"
+            )
+        return 0
+    except PconvError as e:
+        print(f"pconv bench: error: {e}", file=sys.stderr)
+        return 1
+
+
+def run(args) -> int:
+    """Dispatches parsed args to the handler the subcommand registered."""
+    return args.func(args)
+
+
+def main(argv=None) -> int:  # standalone use: python -m pconv_mlir.cli_runtime run ...
+    ap = argparse.ArgumentParser(prog="pconv")
+    add_parsers(ap.add_subparsers(dest="command", required=True))
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Dense reference lowering: tensor.pad + linalg.conv_2d_nchw_fchw (+ bias)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spec import ConvSpec, LoweredConv
+from .mlir_util import tensor_type
+
+__all__ = ["emit_dense_conv"]
+
+
+def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
+                    func_name: str) -> LoweredConv:
+    """Dense conv, any stride/padding/dilation/groups, as IREE sees it from torch-mlir."""
+    s = spec
+    w = np.ascontiguousarray(weight, dtype=np.float32)
+    if w.shape != (s.K, s.Cg, s.KH, s.KW):
+        raise ValueError(f"weight shape {w.shape} != {(s.K, s.Cg, s.KH, s.KW)}")
+    t, l, b, r = s.padding
+    pt = f"tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>"
+    out_t = s.out_type
+    consts = [w]
+    args = [tensor_type(w.shape, "f32")]
+    if bias is not None:
+        consts.append(np.ascontiguousarray(bias, dtype=np.float32).reshape(s.K))
+        args.append(tensor_type((s.K,), "f32"))
+    L = []
+    sig = ", ".join([f"%x: {s.in_type}", f"%w: {args[0]}"] + ([f"%bias: {args[1]}"] if bias is not None else []))
+    L.append(f"func.func private @{func_name}({sig}) -> {out_t} {{")
+    L.append("  %zero = arith.constant 0.0 : f32")
+    if any(s.padding):
+        L.append(f"  %xp = tensor.pad %x low[0, 0, {t}, {l}] high[0, 0, {b}, {r}] {{")
+        L.append("  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
+        L.append("    tensor.yield %zero : f32")
+        L.append(f"  }} : {s.in_type} to {pt}")
+        xp = "%xp"
+    else:
+        xp = "%x"
+    L.append(f"  %e = tensor.empty() : {out_t}")
+    if bias is not None:
+        L.append("  %acc = linalg.generic {indexing_maps = [affine_map<(n, k, i, j) -> (k)>, "
+                 "affine_map<(n, k, i, j) -> (n, k, i, j)>], iterator_types = "
+                 "[\"parallel\", \"parallel\", \"parallel\", \"parallel\"]} "
+                 f"ins(%bias : {args[1]}) outs(%e : {out_t}) {{")
+        L.append("  ^bb0(%bv: f32, %o: f32):")
+        L.append("    linalg.yield %bv : f32")
+        L.append(f"  }} -> {out_t}")
+    else:
+        L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%e : {out_t}) -> {out_t}")
+    attrs = (f"{{dilations = dense<[{s.dilation[0]}, {s.dilation[1]}]> : tensor<2xi64>, "
+             f"strides = dense<[{s.stride[0]}, {s.stride[1]}]> : tensor<2xi64>}}")
+    if s.groups == 1:
+        L.append(f"  %y = linalg.conv_2d_nchw_fchw {attrs} ins({xp}, %w : tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>, "
+                 f"{args[0]}) outs(%acc : {out_t}) -> {out_t}")
+        L.append(f"  return %y : {out_t}")
+    else:
+        g = s.groups
+        L.append(f"  %xg = tensor.expand_shape {xp} [[0], [1, 2], [3], [4]] output_shape [{s.N}, {g}, {s.Cg}, {s.Hp}, {s.Wp}] "
+                 f": tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32> into tensor<{s.N}x{g}x{s.Cg}x{s.Hp}x{s.Wp}xf32>")
+        L.append(f"  %wg = tensor.expand_shape %w [[0, 1], [2], [3], [4]] output_shape [{g}, {s.Kg}, {s.Cg}, 3, 3] "
+                 f": {args[0]} into tensor<{g}x{s.Kg}x{s.Cg}x3x3xf32>")
+        og = f"tensor<{s.N}x{g}x{s.Kg}x{s.OH}x{s.OW}xf32>"
+        L.append(f"  %accg = tensor.expand_shape %acc [[0], [1, 2], [3], [4]] output_shape [{s.N}, {g}, {s.Kg}, {s.OH}, {s.OW}] "
+                 f": {out_t} into {og}")
+        L.append(f"  %yg = linalg.conv_2d_ngchw_gfchw {attrs} ins(%xg, %wg : tensor<{s.N}x{g}x{s.Cg}x{s.Hp}x{s.Wp}xf32>, "
+                 f"tensor<{g}x{s.Kg}x{s.Cg}x3x3xf32>) outs(%accg : {og}) -> {og}")
+        L.append(f"  %y = tensor.collapse_shape %yg [[0], [1, 2], [3], [4]] : {og} into {out_t}")
+        L.append(f"  return %y : {out_t}")
+    L.append("}")
+    return LoweredConv(func_name, spec, "\n".join(L) + "\n", consts, args,
+                       {"macs": s.dense_macs, "dense_macs": s.dense_macs,
+                        "packed_bytes": int(sum(c.nbytes for c in consts))}, "dense")

@@ -1,0 +1,283 @@
+"""Compile targets: a registry of named IREE target descriptions.
+
+Each :class:`Target` says which ``iree-compile`` flags produce a module for one
+kind of device, and which runtime device runs it.  Use::
+
+    from pconv_mlir.targets import compile_mlir, get_target, TARGETS
+    vmfb = compile_mlir(mlir_text, "vulkan-lavapipe")
+
+Targets
+-------
+``llvm-cpu``         this host's CPU (``--iree-llvmcpu-target-cpu=host``; not portable).
+``llvm-cpu-generic`` x86-64 without host-specific features (portable across x86 hosts).
+``arm64-android``    aarch64 Android (API 30) CPUs with Armv8.2-A + NEON + fp16 + dot
+                     product (Cortex-A55/A75/A76 and later: every big.LITTLE phone SoC
+                     since 2018).  The code object is an OS-independent embedded ELF, so
+                     the same module runs under the aarch64 ``iree-run-module`` on
+                     Linux/qemu (see pconv_mlir.android).
+``arm64-android-baseline``  same, Armv8.0-A + NEON only (any 64-bit Android phone).
+``vulkan-adreno``    Qualcomm Adreno GPUs (IREE's ``adreno`` target: subgroup 64,
+                     fp16/int8 compute).  For phones; NOT correct on lavapipe.
+``vulkan-valhall``   Arm Mali Valhall GPUs (IREE's ``valhall``: subgroup 16).  For
+                     phones; NOT correct on lavapipe.
+``vulkan-android-baseline``  IREE's ``vp_android_baseline_2022`` profile (no subgroup
+                     ops, subgroup 64, 128 threads/workgroup).  NOT reliable on lavapipe.
+``vulkan-lavapipe``  Mesa's lavapipe (llvmpipe) CPU Vulkan driver, as found on this
+                     machine: subgroup size fixed at 8, 1024 threads per workgroup,
+                     32 KiB shared memory, shuffle/arithmetic subgroup ops, fp16/fp64/
+                     int8/int16/int64.  Use it for Vulkan parity checks on a machine
+                     without a GPU.
+
+Why ``vulkan-lavapipe`` exists (see docs/vulkan-targets.md for the measurements):
+IREE's SPIR-V code generation picks workgroup shapes and shared-memory data
+flow from the target's subgroup size, and for workgroups no larger than one
+subgroup it relies on lock-step execution (no barriers).  lavapipe executes
+subgroups of 8 lanes, so modules compiled for a 16/64-lane target race and give
+wrong results there.  ``--iree-vulkan-target`` only accepts IREE's built-in
+names (none has subgroup size 8), so this target is expressed as an IR-level
+``hal.device.targets`` attribute with a full ``#iree_gpu.target`` description,
+which :func:`compile_mlir` attaches to the input module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from .errors import PconvCompileError
+
+__all__ = [
+    "Target",
+    "TARGETS",
+    "get_target",
+    "target_names",
+    "compile_mlir",
+    "LAVAPIPE_GPU_TARGET",
+    "vulkan_device_targets_attr",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One compile target.
+
+    Attributes:
+      name: registry key (``pconv compile --target NAME``).
+      description: one line for ``--help`` / docs.
+      backend: IREE HAL backend: ``"llvm-cpu"`` or ``"vulkan-spirv"``.
+      runtime_device: IREE runtime device that runs the modules
+        (``"local-task"`` or ``"vulkan"``).
+      flags: iree-compile flags.
+      device_targets_attr: if set, an MLIR ``hal.device.targets`` attribute
+        value that :func:`compile_mlir` attaches to the input module's
+        ``builtin.module`` (used when no flag can express the target).
+      runs_on_host: True if modules for this target can run on an x86-64
+        Linux host with lavapipe (the CI machine); False for phone-only targets
+        whose modules load but are not guaranteed correct here, or aarch64 code.
+      arch: "x86_64", "aarch64" or "gpu".
+    """
+
+    name: str
+    description: str
+    backend: str
+    runtime_device: str
+    flags: tuple[str, ...]
+    device_targets_attr: str | None = None
+    runs_on_host: bool = True
+    arch: str = "gpu"
+
+    def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
+        return list(self.flags) + list(extra_flags)
+
+
+# lavapipe as reported by `vulkaninfo` (Mesa 22.3.6, llvmpipe LLVM 15, 256-bit):
+# subgroupSize = minSubgroupSize = maxSubgroupSize = 8; subgroup ops basic, vote,
+# arithmetic, ballot, shuffle, shuffle_relative, quad; maxComputeWorkGroupSize
+# 1024^3, maxComputeWorkGroupInvocations 1024, maxComputeSharedMemorySize 32768,
+# maxComputeWorkGroupCount 65535^3; shaderFloat16/Float64/Int8/Int16/Int64,
+# storageBuffer8/16BitAccess; shaderIntegerDotProduct (not accelerated);
+# no cooperative matrix; Vulkan 1.3 (SPIR-V 1.6).
+LAVAPIPE_GPU_TARGET = (
+    '#iree_gpu.target<arch = "lavapipe", features = "spirv:v1.6,cap:Shader", '
+    "wgp = <compute = fp64|fp32|fp16|int64|int32|int16|int8, "
+    "storage = b64|b32|b16|b8, subgroup = shuffle|arithmetic, dot = dp4xi8toi32, "
+    "mma = [], subgroup_size_choices = [8], max_workgroup_sizes = [1024, 1024, 1024], "
+    "max_thread_count_per_workgroup = 1024, max_workgroup_memory_bytes = 32768, "
+    "max_workgroup_counts = [65535, 65535, 65535]>>"
+)
+
+
+def vulkan_device_targets_attr(gpu_target: str) -> str:
+    """``hal.device.targets`` value for one Vulkan device described by an
+    ``#iree_gpu.target<...>`` attribute."""
+    exe = (
+        '#hal.executable.target<"vulkan-spirv", "vulkan-spirv-fb", '
+        f"{{iree_codegen.target_info = {gpu_target}}}>"
+    )
+    return f'[#hal.device.target<"vulkan", [{exe}]> : !hal.device]'
+
+
+_CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
+_VK = ("--iree-hal-target-device=vulkan",)
+
+_ALL = [
+    Target(
+        "llvm-cpu",
+        "host CPU (x86-64, -mcpu=host); fastest here, not portable",
+        "llvm-cpu",
+        "local-task",
+        _CPU + ("--iree-llvmcpu-target-cpu=host",),
+        arch="x86_64",
+    ),
+    Target(
+        "llvm-cpu-generic",
+        "x86-64 generic CPU (portable across x86-64 hosts)",
+        "llvm-cpu",
+        "local-task",
+        _CPU + ("--iree-llvmcpu-target-triple=x86_64-linux-gnu", "--iree-llvmcpu-target-cpu=generic"),
+        arch="x86_64",
+    ),
+    Target(
+        "arm64-android",
+        "aarch64 Android 11+ CPU, Armv8.2-A + NEON + fp16 + dotprod (Cortex-A55/A76 class)",
+        "llvm-cpu",
+        "local-task",
+        _CPU
+        + (
+            "--iree-llvmcpu-target-triple=aarch64-linux-android30",
+            "--iree-llvmcpu-target-cpu=generic",
+            "--iree-llvmcpu-target-cpu-features=+v8.2a,+neon,+fp-armv8,+fullfp16,+dotprod",
+        ),
+        runs_on_host=False,
+        arch="aarch64",
+    ),
+    Target(
+        "arm64-android-baseline",
+        "aarch64 Android 11+ CPU, Armv8.0-A + NEON (any 64-bit phone)",
+        "llvm-cpu",
+        "local-task",
+        _CPU
+        + (
+            "--iree-llvmcpu-target-triple=aarch64-linux-android30",
+            "--iree-llvmcpu-target-cpu=generic",
+            "--iree-llvmcpu-target-cpu-features=+neon,+fp-armv8",
+        ),
+        runs_on_host=False,
+        arch="aarch64",
+    ),
+    Target(
+        "vulkan-adreno",
+        "Qualcomm Adreno GPU via Vulkan (subgroup 64); phones only, wrong on lavapipe",
+        "vulkan-spirv",
+        "vulkan",
+        _VK + ("--iree-vulkan-target=adreno",),
+        runs_on_host=False,
+    ),
+    Target(
+        "vulkan-valhall",
+        "Arm Mali Valhall GPU via Vulkan (subgroup 16); phones only, wrong on lavapipe",
+        "vulkan-spirv",
+        "vulkan",
+        _VK + ("--iree-vulkan-target=valhall",),
+        runs_on_host=False,
+    ),
+    Target(
+        "vulkan-android-baseline",
+        "Vulkan profile vp_android_baseline_2022 (no subgroup ops); unreliable on lavapipe",
+        "vulkan-spirv",
+        "vulkan",
+        _VK + ("--iree-vulkan-target=vp_android_baseline_2022",),
+        runs_on_host=False,
+    ),
+    Target(
+        "vulkan-lavapipe",
+        "Mesa lavapipe CPU Vulkan driver (subgroup 8): Vulkan parity checks without a GPU",
+        "vulkan-spirv",
+        "vulkan",
+        (),
+        device_targets_attr=vulkan_device_targets_attr(LAVAPIPE_GPU_TARGET),
+        runs_on_host=True,
+    ),
+]
+
+#: name -> Target
+TARGETS: Mapping[str, Target] = {t.name: t for t in _ALL}
+
+
+def target_names() -> list[str]:
+    return list(TARGETS)
+
+
+def get_target(name: str | Target) -> Target:
+    if isinstance(name, Target):
+        return name
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise PconvCompileError(
+            f"unknown target {name!r}; known targets: {', '.join(TARGETS)}"
+        ) from None
+
+
+_DIAG_RE = re.compile(r"Diagnostics:\n(.*?)\n\nInvoked with:", re.S)
+
+
+def _tool_diagnostics(err: Exception) -> str:
+    msg = str(err)
+    m = _DIAG_RE.search(msg)
+    return (m.group(1) if m else msg).strip()
+
+
+def _attach_device_targets(source: str | bytes, attr: str) -> bytes:
+    """Parses ``source`` (MLIR text or bytecode) with IREE's MLIR bindings,
+    sets ``hal.device.targets`` on the top-level module and returns bytecode."""
+    import io
+
+    from iree.compiler import ir
+
+    with ir.Context() as ctx:
+        try:
+            module = ir.Module.parse(source, ctx)
+        except Exception as e:
+            raise PconvCompileError("cannot parse the input MLIR module", _tool_diagnostics(e)) from None
+        module.operation.attributes["hal.device.targets"] = ir.Attribute.parse(attr, ctx)
+        buf = io.BytesIO()
+        module.operation.write_bytecode(buf)
+        return buf.getvalue()
+
+
+def compile_mlir(
+    mlir: str | bytes,
+    target: str | Target,
+    extra_flags: Iterable[str] = (),
+) -> bytes:
+    """Compiles an MLIR module (text or bytecode) to a .vmfb for ``target``.
+
+    The input should hold only dialects IREE accepts (linalg/tensor/arith/...,
+    e.g. torch-mlir's linalg-on-tensors output).  ``extra_flags`` are appended
+    to the target's iree-compile flags.
+
+    Raises PconvCompileError (with the compiler's diagnostics in
+    ``.diagnostics``) when iree-compile fails or the target is unknown.
+    """
+    import iree.compiler as ic
+
+    t = get_target(target)
+    source: str | bytes = mlir
+    if isinstance(source, (bytearray, memoryview)):
+        source = bytes(source)
+    if t.device_targets_attr is not None:
+        source = _attach_device_targets(source, t.device_targets_attr)
+    flags = t.compile_flags(extra_flags)
+    try:
+        out = ic.compile_str(source, target_backends=[], extra_args=flags)
+    except ic.CompilerToolError as e:
+        raise PconvCompileError(
+            f"iree-compile failed for target {t.name}", _tool_diagnostics(e), target=t.name
+        ) from None
+    except Exception as e:  # e.g. the compiler tool is missing
+        raise PconvCompileError(f"cannot run iree-compile for target {t.name}: {e}", target=t.name) from None
+    if not out:
+        raise PconvCompileError(f"iree-compile produced no output for target {t.name}", target=t.name)
+    return bytes(out)
