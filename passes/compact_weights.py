@@ -29,7 +29,7 @@ import numpy as np
 
 from pconv_mlir.constants import ResourceTable
 from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.patterns import PRUNED
 from pconv_mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
 
@@ -78,7 +78,8 @@ def build_packed(op: ir.Operation, packed: PackedWeights, geometry: ConvGeometry
     pw = constant(op.operands[1], op, packed.weights)
     attrs = geometry.attributes()
     attrs.update({"group_size": ir.IntegerAttr.get(I64(), packed.weights.shape[1]),
-                  "row_channels": dense_attr(packed.row_channels), "row_taps": dense_attr(packed.row_taps)})
+                  "row_channels": dense_attr(packed.row_channels), "row_taps": dense_attr(packed.row_taps),
+                  **discardable_attributes(op)})
     with ir.InsertionPoint(op), op.location:
         return ir.Operation.create("pconv.packed_conv2d", results=[op.results[0].type],
                                    operands=[op.operands[0], pw, bias], attributes=attrs)

@@ -27,7 +27,7 @@ import numpy as np
 from pconv_mlir.constants import ResourceTable, constant_array
 from pconv_mlir.ir import ir
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
-from pconv_mlir.pass_infra import PassFailure, PconvPass, erase_dead, ops_named
+from pconv_mlir.pass_infra import PassFailure, PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.pconv_ops import ConvGeometry, constant, int_table
 
 LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why
@@ -96,6 +96,7 @@ class _Lowerer:
         with ir.InsertionPoint(op), op.location:
             call = ir.Operation.create("func.call", results=[op.results[0].type], operands=args,
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(name),
+                                                   **discardable_attributes(op),
                                                    LOWERING_ATTR: ir.StringAttr.get(how)})
         op.results[0].replace_all_uses_with(call.results[0])
         erase_dead(op)

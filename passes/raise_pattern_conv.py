@@ -28,7 +28,7 @@ import numpy as np
 
 from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.patterns import match_kernel_patterns
 from pconv_mlir.pconv_ops import largest_shared_group
 
@@ -155,6 +155,7 @@ def build_pattern_conv(m: ConvMatch) -> ir.Operation:
             "patterns": ir.DenseI64ArrayAttr.get([t for p in m.library for t in p]),
             "kernel_patterns": dense_attr(m.kernel_patterns.astype(np.int8)),
             "group_size": ir.IntegerAttr.get(i64, m.group_size),
+            **discardable_attributes(m.conv),
         }
         return ir.Operation.create("pconv.conv2d", results=[out_type], operands=[m.input, m.weight, bias],
                                    attributes=attrs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pconv_mlir import __version__
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug of ours: one line, exit 1; PCONV_DEBUG=1 shows the traceback
+        if os.environ.get("PCONV_DEBUG"):
+            raise
+        print(f"pconv {args.command}: internal error: {type(err).__name__}: {err} "
+              "(rerun with PCONV_DEBUG=1 for details)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.ir import MLIRError, ir
 
@@ -31,6 +33,7 @@ class ConvReport:
     input_shape: list[int]
     output_shape: list[int]
     lowering: str  # "pattern (...)" or "dense (reason)"
+    storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
 
 
 @dataclasses.dataclass
@@ -73,10 +76,26 @@ def import_model(model, example_inputs: Sequence) -> str:
     return str(module)
 
 
+INDEX_ATTR = "pconv.conv_index"  # tags each imported conv; passes carry it to what replaces it
+
+
+def _storage(op: ir.Operation, resources) -> dict:
+    """Weight storage of a packed conv: dense fp32, bare non-zeros, packed form (+ tables)."""
+    from pconv_mlir.constants import constant_array
+
+    packed = constant_array(op.operands[1], resources)
+    k = ir.RankedTensorType(op.results[0].type).shape[1]
+    c = ir.RankedTensorType(op.operands[0].type).shape[1]
+    tables = sum(ir.RankedTensorType(op.attributes[n].type).shape[0] * ir.RankedTensorType(op.attributes[n].type).shape[1]
+                 for n in ("row_channels", "row_taps"))
+    return {"dense_bytes": k * c * 9 * 4, "nonzero_bytes": int(np.count_nonzero(packed)) * 4,
+            "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
+
+
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None) -> tuple[str, list[ConvReport]]:
-    """Run the pconv pipeline (or none with ``dense``); returns lowered text and the report."""
-    from pconv_mlir.dialects.pconv import load_pconv_dialect
+    """Run the pconv pipeline (none with ``dense``); return the lowered text and the report."""
     from pconv_mlir.constants import ResourceTable
+    from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.pass_infra import ops_named
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, analyze
@@ -89,35 +108,38 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         except MLIRError as err:
             raise PconvCompileError("the input is not valid MLIR", str(err)) from None
         resources = ResourceTable(module.operation)
-        report = []
+        report = {}
+        i64 = ir.IntegerType.get_signless(64)
         for i, conv in enumerate(ops_named(module.operation, *CONV_OPS)):
             why = "dense build requested" if dense else analyze(conv, resources)
-            report.append(ConvReport(i, conv.name, ir.RankedTensorType(conv.operands[0].type).shape,
-                                     ir.RankedTensorType(conv.results[0].type).shape,
-                                     f"dense ({why})" if isinstance(why, str) else "pattern"))
-        if dense:
-            return mlir_text, report
-        stages = [(name, name) for name in PCONV_PIPELINE.split(",")]
-        for index, (label, pipeline) in enumerate(stages):
-            try:
-                build_pass_manager(pipeline, ctx).run(module.operation)
-            except MLIRError as err:
-                raise PconvCompileError(f"pass {label} failed", str(err)) from None
-            if dump_dir:
-                Path(dump_dir).mkdir(parents=True, exist_ok=True)
-                (Path(dump_dir) / f"{index + 1:02d}-{label}.mlir").write_text(str(module))
-            if label == "pconv-lower-to-linalg":
-                lowered = [op.attributes[LOWERING_ATTR].value for op in ops_named(module.operation, "func.call")
-                           if LOWERING_ATTR in op.attributes and str(op.attributes["callee"]).startswith("@pconv_conv_")]
-                pattern_rows = iter(lowered)
-                for entry in report:
-                    if entry.lowering == "pattern":
-                        entry.lowering = next(pattern_rows, "pattern")
+            report[i] = ConvReport(i, conv.name, ir.RankedTensorType(conv.operands[0].type).shape,
+                                   ir.RankedTensorType(conv.results[0].type).shape,
+                                   f"dense ({why})" if isinstance(why, str) else "pattern")
+            conv.attributes[INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
+        if not dense:
+            for number, flag in enumerate(PCONV_PIPELINE.split(","), start=1):
+                if flag == "pconv-lower-to-linalg":
+                    for op in ops_named(module.operation, "pconv.packed_conv2d"):
+                        report[ir.IntegerAttr(op.attributes[INDEX_ATTR]).value].storage = _storage(op, resources)
+                try:
+                    build_pass_manager(flag, ctx).run(module.operation)
+                except MLIRError as err:
+                    raise PconvCompileError(f"pass {flag} failed", str(err)) from None
+                if dump_dir:
+                    Path(dump_dir).mkdir(parents=True, exist_ok=True)
+                    (Path(dump_dir) / f"{number:02d}-{flag}.mlir").write_text(str(module))
+            for call in ops_named(module.operation, "func.call"):
+                if INDEX_ATTR in call.attributes:
+                    report[ir.IntegerAttr(call.attributes[INDEX_ATTR]).value].lowering = call.attributes[LOWERING_ATTR].value
+        for op in ops_named(module.operation, *CONV_OPS):  # IREE need not see our tags
+            if INDEX_ATTR in op.attributes:
+                del op.attributes[INDEX_ATTR]
         build_pass_manager(CLEANUP_PIPELINE, ctx).run(module.operation)
         text = str(module)
         if dump_dir:
-            (Path(dump_dir) / f"{len(stages) + 1:02d}-cleanup.mlir").write_text(text)
-        return text, report
+            Path(dump_dir).mkdir(parents=True, exist_ok=True)
+            (Path(dump_dir) / "99-cleanup.mlir").write_text(text)
+        return text, [report[i] for i in sorted(report)]
 
 
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,

@@ -78,6 +78,13 @@ class PconvPass:
         pm.add(run_pass, name=type(self).__name__, argument=self.name, description=self.summary)
 
 
+def discardable_attributes(op: ir.Operation) -> dict[str, ir.Attribute]:
+    """Namespaced (``dialect.name``) attributes of ``op``: tags such as ``pconv.conv_index``
+    that a rewrite carries from the op it replaces to the op it creates."""
+    attrs = op.attributes
+    return {attrs[i].name: attrs[i].attr for i in range(len(attrs)) if "." in attrs[i].name}
+
+
 def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
     """All operations under ``root`` with one of ``names``, in pre-order, collected first
     so callers may rewrite while iterating."""

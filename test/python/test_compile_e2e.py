@@ -70,7 +70,10 @@ def test_compile_cli_and_report(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["convolutions"][0]["lowering"].startswith("pattern")
+    conv = report["convolutions"][0]
+    assert conv["lowering"].startswith("pattern")
+    storage = conv["storage"]  # one group of 8 filters over 4 channels x 4 taps at most
+    assert storage["nonzero_bytes"] <= storage["packed_bytes"] < storage["dense_bytes"] == 16 * 4 * 9 * 4
     assert (tmp_path / "ir" / "01-pconv-raise-pattern-conv.mlir").is_file()
     from pconv_mlir.runtime import load_module
 
