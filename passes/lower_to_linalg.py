@@ -3,9 +3,10 @@
 Each ``pconv.packed_conv2d`` becomes a call to a private function built by
 :mod:`pconv_mlir.lowering` (one gather of each filter group's (channel, tap) rows, one
 batched GEMM over groups, bias in the epilogue); its packed weights and row tables become
-constants passed to it. A ``pconv.conv2d`` left unpacked (depthwise, or not worth
-packing) gets the depthwise pattern lowering or a dense ``linalg`` convolution on its
-zero-filled weights: always the same numbers. ``pconv.permute_channels`` becomes a gather::
+constants passed to it. Where the emitter's cost model predicts no gain over dense (option
+``force`` overrides), and for a ``pconv.conv2d`` left unpacked, the conv gets the
+depthwise pattern lowering or a dense ``linalg`` convolution on its zero-filled weights:
+always the same numbers. ``pconv.permute_channels`` becomes a gather::
 
   %y = "pconv.packed_conv2d"(%x, %pw, %b) {...} : (...) -> tensor<1x64x32x32xf32>
 
@@ -77,8 +78,9 @@ def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
 
 
 class _Lowerer:
-    def __init__(self, module: ir.Operation):
+    def __init__(self, module: ir.Operation, force: bool):
         self.module = module
+        self.force = force
         self.resources = ResourceTable(module)
         self.count = 0
 
@@ -108,7 +110,7 @@ class _Lowerer:
             raise PassFailure("the lowering needs a constant bias", op.location)
         name = self._name("conv")
         try:
-            lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=op.name == "pconv.packed_conv2d")
+            lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force)
             how = f"pattern ({lowered.formulation}, G={group_size})"
         except (PatternConvRefused, ImportError) as why:
             lowered = emit_dense_conv(spec, weight, bias, name)
@@ -128,9 +130,10 @@ class _Lowerer:
 class LowerToLinalg(PconvPass):
     name: ClassVar[str] = "pconv-lower-to-linalg"
     summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter group)"
+    force: bool = False  # pattern lowering even where the cost model predicts no gain over dense
 
     def run(self, module: ir.Operation) -> None:
-        lowerer = _Lowerer(module)
+        lowerer = _Lowerer(module, self.force)
         for op in ops_named(module, "pconv.packed_conv2d", "pconv.conv2d", "pconv.permute_channels"):
             if op.name == "pconv.permute_channels":
                 lowerer.lower_permute(op)

@@ -1,4 +1,5 @@
-// RUN: pconv-opt --split-input-file -p pconv-lower-to-linalg %s | filecheck %s
+// RUN: pconv-opt --split-input-file -p "pconv-lower-to-linalg{force=true}" %s | filecheck %s
+// RUN: pconv-opt --split-input-file -p pconv-lower-to-linalg %s | filecheck %s --check-prefix=COST
 
 // A packed conv becomes a call to a private function of linalg ops; no pconv op is left.
 // CHECK-LABEL: func.func @packed
@@ -6,6 +7,11 @@
 // CHECK-NOT: pconv.packed_conv2d
 // CHECK: func.func private @pconv_conv_1
 // CHECK: linalg.
+// Without force, a conv this small (one input channel) is kept dense by the cost model.
+// COST-LABEL: func.func @packed
+// COST: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "dense (
+// COST: func.func private @pconv_conv_1
+// COST: linalg.conv_2d_nchw_fchw
 func.func @packed(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %pw = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]]]> : tensor<1x2x2xf32>
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
