@@ -127,7 +127,8 @@ def _verified(check):
         except _VerifyError as err:
             message = str(err)
         except KeyError:
-            present = ", ".join(a.name for a in self.operation.attributes)
+            # Iterating an op's attributes yields their names (str) in these bindings.
+            present = ", ".join(str(getattr(a, "name", a)) for a in self.operation.attributes)
             message = f"is missing a required attribute (has: {present or 'none'})"
         except (ValueError, TypeError) as err:
             message = f"has a malformed attribute: {err}"

@@ -26,8 +26,14 @@ def _load_pruned(path: str, shape: str | None):
 
     from pconv_mlir.pruning import load_pruned
 
-    model, meta = load_pruned(path)
-    dims = [int(v) for v in shape.split(",")] if shape else getattr(meta, "input_shape", None)
+    try:  # a file that is not a pruned model, or metadata that does not match the weights
+        model, meta = load_pruned(path)
+    except (ValueError, OSError) as err:
+        raise PconvInputError(str(err)) from None
+    try:
+        dims = [int(v) for v in shape.split(",")] if shape else getattr(meta, "input_shape", None)
+    except ValueError:
+        raise PconvInputError(f"--input-shape expects N,C,H,W integers, got {shape!r}") from None
     if not dims:
         raise PconvInputError("a saved model needs --input-shape N,C,H,W")
     return model, [torch.zeros(*dims)]

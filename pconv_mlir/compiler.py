@@ -71,8 +71,13 @@ def import_model(model, example_inputs: Sequence) -> str:
     from torch_mlir import fx
 
     model = model.eval()
-    with torch.no_grad():
-        module = fx.export_and_import(model, *example_inputs, output_type="linalg-on-tensors", func_name="main")
+    try:
+        with torch.no_grad():
+            module = fx.export_and_import(model, *example_inputs, output_type="linalg-on-tensors", func_name="main")
+    except Exception as err:  # torch.export / torch-mlir refuse the model (data-dependent control flow, unsupported ops)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
+                                f"{type(err).__name__}: {first}") from None
     return str(module)
 
 

@@ -409,6 +409,22 @@ class LoadedModule:
     __call__ = run
 
 
+def _zip_member_error(data: bytes) -> str | None:
+    """Why a zip-framed .vmfb is damaged, or None. The framing holds a CRC-32 of every
+    member (the module flatbuffer and each embedded executable). IREE verifies the
+    flatbuffer's structure but loads and runs a damaged embedded ELF as it is (a segfault,
+    not an error), so the CRCs are checked before IREE sees the bytes."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            bad = archive.testzip()
+    except Exception as e:  # BadZipFile, and struct/zlib/EOF errors on mangled headers
+        return f"broken zip framing ({_first_line(e)})"
+    return f"CRC mismatch in member {bad!r}" if bad else None
+
+
 def load_module(
     vmfb: bytes | bytearray | memoryview | str | os.PathLike,
     device: str = "local-task",
@@ -442,6 +458,10 @@ def load_module(
     # "module.fb") or a bare size-prefixed FlatBuffer with identifier "IREE".
     if not (data[:4] == b"PK\x03\x04" or b"IREE" in data[:64]):
         raise PconvRuntimeError(f"{src}: not an IREE .vmfb module (unknown header)")
+    if data[:4] == b"PK\x03\x04":
+        bad = _zip_member_error(data)
+        if bad:
+            raise PconvRuntimeError(f"{src}: corrupt or truncated module: {bad}")
 
     hal_device = _get_device(device, threads)
     config = rt.Config(device=hal_device)

@@ -30,8 +30,8 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     sh, sw = s.stride
     dh, dw = s.dilation
     flat = (sh, sw) == (1, 1)
-    if not force and not flat:
-        raise PatternConvRefused("strided depthwise: element gathers, not faster than dense depthwise")
+    # Measured vs IREE dense depthwise (1 thread): stride 1 32@112 5.8x, 144@56 3.5x, 192@28 2.8x,
+    # 576@14 3.6x; stride 2 144@56 1.8x (strided element loads).  No refusal needed.
     Wp = s.Wp
     extra = -(-(2 * dw) // Wp) if flat else 0
     Hp2 = s.Hp + extra

@@ -78,16 +78,42 @@ def plan_pattern_conv(spec: ConvSpec, weight: np.ndarray, group_size: int,
     return PatternPlan(s, G, blocks, rows, Gmax, Rmax, int(nz.any(axis=2).sum()), int(nz.sum()))
 
 
-# Calibrated on this machine class (x86 Zen 3, llvm-cpu, 1 thread): see results/layer_bench.md.
-# Time of the dense im2col conv ~ dense_macs / DENSE_RATE; pattern conv ~ macs / GEMM_RATE(Gmax)
-# + gathered elements / GATHER_RATE.  Only used to refuse clearly unprofitable layers.
-def predict_speedup(plan: PatternPlan) -> float:
+# Cost model calibrated on this machine class (x86 Zen 3 AVX2, llvm-cpu, IREE 3.13, 1 thread;
+# see results/layer_bench.md).  It only has to rank "pattern" vs "dense" with a margin: the
+# emitter refuses (caller keeps the layer dense) unless the predicted speedup >= min_speedup.
+DENSE_MAC_RATE = 11.5e9      # dense conv (best of default / im2col), MAC/s
+BMM_MAC_RATE = {1: 2e9, 2: 4e9, 4: 8e9, 8: 15e9, 16: 18e9}  # batch_matmul by block size; >=32: 20e9
+GATHER_S_PER_ELEM = 0.25e-9  # contiguous row gather, s/element
+DIRECT_MAC_RATE = 2.0e9      # direct (SpMM-style) generic at 34-wide rows; scales ~ sqrt(width/34)
+DISPATCH_S = 20e-6
+
+
+def _bmm_rate(G: int) -> float:
+    for g in sorted(BMM_MAC_RATE, reverse=True):
+        if G >= g:
+            return BMM_MAC_RATE[g] if G < 32 else 20e9
+    return BMM_MAC_RATE[1]
+
+
+def predict_times(plan: PatternPlan) -> dict:
+    """Predicted seconds for dense, the batch-matmul formulation and the direct formulation."""
     s = plan.spec
-    P = s.N * s.OH * s.OW
-    dense = s.dense_macs / 70e9 * 2 + 2e-6
-    gemm_rate = {1: 6e9, 2: 10e9, 4: 18e9, 8: 30e9}.get(plan.Gmax, 45e9) * 2
-    sparse = plan.macs() * 2 / gemm_rate + plan.nb * plan.Rmax * P * 4 / 8e9 + 4e-6
-    return dense / sparse
+    flat_w = s.Wp if s.stride == (1, 1) else s.OW
+    P = s.N * s.OH * flat_w
+    bmm_macs = plan.nb * plan.Gmax * plan.Rmax * P
+    t_dense = s.dense_macs / DENSE_MAC_RATE + DISPATCH_S
+    t_bmm = bmm_macs / _bmm_rate(plan.Gmax) + plan.nb * plan.Rmax * P * GATHER_S_PER_ELEM + 2 * DISPATCH_S
+    t_direct = bmm_macs / (DIRECT_MAC_RATE * min(1.5, (flat_w / 34) ** 0.5)) + 2 * DISPATCH_S
+    return {"dense": t_dense, "bmm": t_bmm, "direct": t_direct}
+
+
+def predict_speedup(plan: PatternPlan) -> float:
+    t = predict_times(plan)
+    return t["dense"] / t["bmm"]
+
+
+MIN_CG = 8
+CHUNK_ABOVE_BYTES = 1 << 20
 
 
 def _i32(a) -> np.ndarray:
@@ -96,11 +122,21 @@ def _i32(a) -> np.ndarray:
 
 def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None, group_size: int,
                       func_name: str, formulation: str = "auto", force: bool = False,
-                      row_multiple: int = 1, min_speedup: float = 1.1) -> LoweredConv:
+                      row_multiple: int = 8, min_speedup: float = 1.3,
+                      chunk_bytes: int | None = 131072, max_chunks: int = 32,
+                      chunk_above_bytes: int | None = None) -> LoweredConv:
     """Lower one pattern-sparse 3x3 conv; raise PatternConvRefused to keep it dense.
 
-    ``formulation``: "gather" (general), "rows" (stride-1 shifted flattened rows over the
-    padded width), or "auto".  ``force`` skips the profitability check.
+    ``formulation``: "auto" (default: "rows" for stride 1, else "gather"), "rows" (stride-1
+    shifted flattened rows over the padded width: each (channel, tap) row is one contiguous
+    slice of the flattened padded input), "gather" (exact output pixels, any stride/dilation),
+    "direct" (no materialised rows, one reduction generic; measured slow, explicit only).
+    ``force`` skips the profitability check (unsupported forms still raise).
+    ``row_multiple`` pads rows per block (the matmul's reduction) to a multiple of it.
+    ``chunk_bytes``: rows mode splits the output rows into chunks whose gathered rows take about
+    this many bytes (at most ``max_chunks``), one gather + batch_matmul per chunk, so the rows
+    stay in cache (64@56 G=8: 3.7-8.7 ms -> 1.45 ms).  Depthwise layers (one input channel per
+    group) go to :func:`pconv_mlir.lowering.depthwise.emit_pattern_depthwise`.
     """
     s = spec
     w = np.asarray(weight, dtype=np.float32)
@@ -108,17 +144,25 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
         from .depthwise import emit_pattern_depthwise
         return emit_pattern_depthwise(spec, w, bias, func_name, force=force)
     plan = plan_pattern_conv(s, w, group_size, row_multiple)
+    t = predict_times(plan)
+    if not force and s.Cg < MIN_CG:
+        raise PatternConvRefused(
+            f"only {s.Cg} input channels per group (< {MIN_CG}): rows of a few channels make "
+            "the gather and a K<8 matmul dominate (measured 0.15-0.9x on 3->64@32); keep dense")
     if not force:
-        sp = predict_speedup(plan)
+        sp = t["dense"] / t["bmm"]
         if sp < min_speedup:
             raise PatternConvRefused(
                 f"predicted {sp:.2f}x vs dense (G={plan.Gmax}, rows/block={plan.Rmax}, "
                 f"MACs {plan.macs()} vs dense {s.dense_macs}); keep dense")
     if formulation == "auto":
-        formulation = "rows" if s.stride == (1, 1) and s.dilation[1] * 2 < s.Wp else "gather"
+        # "direct" (no materialised rows) is never chosen automatically: IREE vectorises its
+        # reduction over rows, so every input load becomes an element gather (0.3-1.5x dense).
+        formulation = "rows" if s.stride == (1, 1) else "gather"
     if formulation == "rows" and s.stride != (1, 1):
         formulation = "gather"
-    return _emit(plan, w, bias, func_name, formulation)
+    return _emit(plan, w, bias, func_name, formulation, chunk_bytes, max_chunks,
+                 CHUNK_ABOVE_BYTES if chunk_above_bytes is None else chunk_above_bytes)
 
 
 def _pack(plan: PatternPlan, w: np.ndarray):
@@ -153,7 +197,8 @@ def _generic(L, maps, iters, ins, in_types, out, out_type, args, body, res="%r")
     L.append(f"  }} -> {out_type}")
 
 
-def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str) -> LoweredConv:
+def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_bytes: int | None = None,
+          max_chunks: int = 32, chunk_above_bytes: int = 1 << 20) -> LoweredConv:
     s = plan.spec
     nb, G, R = plan.nb, plan.Gmax, plan.Rmax
     N, C, OH, OW = s.N, s.C, s.OH, s.OW
@@ -169,6 +214,16 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str) -> Lower
     Hp2 = Hp + extra
     Qw = Wp if flat else OW
     P = N * OH * Qw
+    chunks = 1
+    if flat and not direct and chunk_bytes:
+        # Only when the gathered rows overflow the caches (> CHUNK_ABOVE_BYTES): below that a
+        # matmul over a few pixels per chunk costs more than it saves (512@4 G=32, 0.87 MB:
+        # 4 chunks of 6 pixels ran ~2x slower); above it chunking wins big (512@7 G=8, 9 MB:
+        # 12.3 -> 3.9 ms; 64@56 G=8, 7.5 MB: 3.7-8.7 -> 1.45 ms).
+        total = nb * R * P * 4
+        if total > chunk_above_bytes:
+            chunks = max(1, min(OH, max_chunks, -(-total // chunk_bytes)))
+        chunks = -(-OH // -(-OH // chunks))  # no empty trailing chunk
     # Bias per (block, slot), folded into the accumulator's initial value.
     consts = [wp, _i32(tc)]
     an = ["%wp", "%tc"]
@@ -264,6 +319,48 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str) -> Lower
                  res="%mm4")
         L.append(f"  %mm5 = tensor.expand_shape %mm4 [[0], [1], [2], [3, 4]] output_shape [{nb}, {G}, {N}, {OH}, {Qw}] "
                  f": {acc4} into {acc_t}")
+    elif flat and chunks > 1:
+        # Pixel chunks (groups of output rows): each chunk gathers its rows and runs its own
+        # batch_matmul, so the gathered rows stay in cache between the two dispatches.
+        rc = -(-OH // chunks)
+        full_t = tensor_type((nb, G, N, OH * Qw), "f32")
+        L.append(f"  %cfull0 = tensor.empty() : {full_t}")
+        fl = [ln for ln in fix(load) if not any(t in ln for t in ("%wpc =", "%iw =", "%q ="))]
+        ci = 0
+        for r0 in range(0, OH, rc):
+            r1 = min(OH, r0 + rc)
+            q0, Qc = r0 * Qw, (r1 - r0) * Qw
+            gt = tensor_type((nb, R, N, Qc), "f32")
+            m4 = "affine_map<(b, r, n, q) -> "
+            L.append(f"  %cge{ci} = tensor.empty() : {gt}")
+            _generic(L, [m4 + "(b, r)>", m4 + "(b, r, n, q)>"], [_PAR] * 4, ["%tc"], [tab_t], f"%cge{ci}", gt,
+                     ["%cm: i32", "%out: f32"],
+                     ["%n = linalg.index 2 : index", "%q1 = linalg.index 3 : index",
+                      f"%q0 = arith.constant {q0} : index", "%q = arith.addi %q1, %q0 : index"]
+                     + tab_reads(tabs, 0, 1)
+                     + ["%z32 = arith.constant 0 : i32", "%tcc = arith.maxsi %tc_v, %z32 : i32"]
+                     + [ln.replace("%tc_v :", "%tcc :") for ln in fl]
+                     + ["%ok = arith.cmpi sge, %cm, %z32 : i32", "%vs = arith.select %ok, %v, %zero : f32",
+                        "linalg.yield %vs : f32"], res=f"%cg{ci}")
+            rt = tensor_type((nb, R, N * Qc), "f32")
+            mt = tensor_type((nb, G, N * Qc), "f32")
+            L.append(f"  %cgc{ci} = tensor.collapse_shape %cg{ci} [[0], [1], [2, 3]] : {gt} into {rt}")
+            L.append(f"  %cae{ci} = tensor.empty() : {mt}")
+            if bias is not None:
+                _generic(L, ["affine_map<(b, g, p) -> (b, g)>", "affine_map<(b, g, p) -> (b, g, p)>"], [_PAR] * 3,
+                         ["%bias"], [T["%bias"]], f"%cae{ci}", mt, ["%bv: f32", "%o: f32"],
+                         ["linalg.yield %bv : f32"], res=f"%cacc{ci}")
+            else:
+                L.append(f"  %cacc{ci} = linalg.fill ins(%zero : f32) outs(%cae{ci} : {mt}) -> {mt}")
+            ct = tensor_type((nb, G, N, Qc), "f32")
+            L += [f"  %cmm{ci} = linalg.batch_matmul ins(%wp, %cgc{ci} : {T['%wp']}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}",
+                  f"  %cmc{ci} = tensor.expand_shape %cmm{ci} [[0], [1], [2, 3]] output_shape [{nb}, {G}, {N}, {Qc}] "
+                  f": {mt} into {ct}",
+                  f"  %cfull{ci + 1} = tensor.insert_slice %cmc{ci} into %cfull{ci}[0, 0, 0, {q0}] [{nb}, {G}, {N}, {Qc}] "
+                  f"[1, 1, 1, 1] : {ct} into {full_t}"]
+            ci += 1
+        L.append(f"  %mm5 = tensor.expand_shape %cfull{ci} [[0], [1], [2], [3, 4]] output_shape "
+                 f"[{nb}, {G}, {N}, {OH}, {Qw}] : {full_t} into {acc_t}")
     elif direct:
         # No materialised rows: out[b,g,n,i,j] += W[b,g,r] * x[row(b,r) shifted to (n,i,j)].
         m6 = "affine_map<(b, g, n, i, j, r) -> "
@@ -343,5 +440,5 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str) -> Lower
              "dense_macs": s.dense_macs, "blocks": nb, "G": G, "rows_per_block": R,
              "gathered_rows": 0 if direct else nb * R, "gathered_elems": 0 if direct else nb * R * P,
              "packed_bytes": int(sum(c.nbytes for c in consts)), "kept_kernels": plan.nnz_kernels,
-             "predicted_speedup": predict_speedup(plan)}
+             "predicted_speedup": predict_speedup(plan), "pixel_chunks": chunks}
     return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, arg_types, stats, formulation)

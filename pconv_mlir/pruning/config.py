@@ -33,8 +33,8 @@ class PruningConfig:
     group_size: int = 1
     prune_1x1: bool = False
     exclude: tuple[str, ...] = ()
-    rho: float = 1e-3
-    rho_growth: float = 1.0
+    rho: float = 1e-2
+    rho_growth: float = 1.3
     rho_max: float = 1.0
     admm_interval: int = 1
 

@@ -83,7 +83,7 @@ class LayerMeta:
         counts = self.kept.sum(1)
         if (counts != want).any():
             raise ValueError(f"{where}: filters keep {sorted(set(counts.tolist()))} kernels, expected {want}")
-        outside = weight.detach().cpu().numpy() * (1.0 - self.mask) != 0
+        outside = weight.detach().float().cpu().numpy() * (1.0 - self.mask) != 0
         if outside.any():
             k, c = np.argwhere(outside.any(axis=(2, 3)))[0]
             raise ValueError(f"{where}: kernel ({k}, {c}) has non-zero weights outside its pattern")
@@ -155,6 +155,8 @@ class PruningMeta:
         (None when the model is not a registered one: then loading needs the model).
       config: the ``PruningConfig`` used, as a dict.
       info: free-form plain data (mode, epochs, accuracy, ...).
+      input_shape: (N, C, H, W) of the inputs the model was trained on, if known; the
+        compiler needs an example input to trace the model.
     """
 
     layers: list[LayerMeta]
@@ -162,6 +164,7 @@ class PruningMeta:
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    input_shape: list[int] | None = None
 
     def layer(self, name: str) -> LayerMeta:
         """The metadata of the conv named ``name`` (KeyError if it was not pruned)."""
@@ -193,6 +196,7 @@ class PruningMeta:
             "arch_kwargs": dict(self.arch_kwargs),
             "config": dict(self.config),
             "info": dict(self.info),
+            "input_shape": None if self.input_shape is None else [int(d) for d in self.input_shape],
         }
 
     @classmethod
@@ -200,8 +204,10 @@ class PruningMeta:
         """Inverse of :meth:`to_dict`; ValueError when malformed."""
         try:
             layers: Sequence[dict[str, Any]] = d["layers"]
+            shape = d["input_shape"]
             return cls(
-                [LayerMeta.from_dict(x) for x in layers], d["arch"], dict(d["arch_kwargs"]), dict(d["config"]), dict(d["info"])
+                [LayerMeta.from_dict(x) for x in layers], d["arch"], dict(d["arch_kwargs"]), dict(d["config"]),
+                dict(d["info"]), None if shape is None else [int(x) for x in shape],
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"malformed pruning metadata ({e!r})") from e

@@ -6,10 +6,13 @@ The file is ``torch.save`` of a dict holding only plain data and tensors, so it 
     {"format": "pconv-pruned", "version": 1,
      "state_dict": {...},
      "meta": {"arch": "small_cnn", "arch_kwargs": {...}, "config": {...}, "info": {...},
+              "input_shape": [1, 1, 16, 16] or None,
               "layers": [{"name", "kind", "library", "pattern_ids", "mask",
                           "group_size", "keep", "conv_groups", "kernel_size"}, ...]}}
 
-See :class:`~pconv_mlir.pruning.metadata.LayerMeta` for each field.
+``library`` is a list of 4-tap lists, ``pattern_ids`` an int64 tensor (K, Cg) with -1 for
+cut kernels, ``mask`` a bool tensor of the weight's shape. See
+:class:`~pconv_mlir.pruning.metadata.LayerMeta` and ``PruningMeta`` for each field.
 """
 
 from __future__ import annotations

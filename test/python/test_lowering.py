@@ -39,6 +39,13 @@ CASES = [
 ]
 
 
+def test_pixel_chunks():
+    spec = ConvSpec(N=2, C=8, H=9, W=6, K=10, padding=(1, 0, 2, 1), dilation=(1, 2))
+    w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
+    low = _check(spec, w, np.ones(10, np.float32), 4, chunk_bytes=1024, chunk_above_bytes=0)
+    assert low.stats["pixel_chunks"] > 1
+
+
 @pytest.mark.parametrize("name,kw,G,has_bias,form", CASES, ids=[c[0] for c in CASES])
 def test_pattern_conv_matches_torch(name, kw, G, has_bias, form):
     spec = ConvSpec(**kw)

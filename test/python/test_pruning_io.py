@@ -28,6 +28,7 @@ def pruned_model(group_size: int = 4):
     pruner.hard_prune()
     meta = pruner.finalize()
     meta.info["accuracy"] = 12.5
+    meta.input_shape = [1, 1, 16, 16]
     return model, meta
 
 
@@ -38,6 +39,7 @@ def test_round_trip_is_lossless(tmp_path):
     loaded, meta2 = load_pruned(path)
     assert meta2.arch == "small_cnn" and meta2.arch_kwargs == {"num_classes": 5, "in_channels": 1, "width": 8}
     assert meta2.config == meta.config and meta2.info == {"accuracy": 12.5}
+    assert meta2.input_shape == [1, 1, 16, 16]
     for a, b in zip(meta.layers, meta2.layers):
         assert (a.name, a.kind, a.library, a.group_size, a.keep, a.conv_groups, a.kernel_size) == (
             b.name, b.kind, b.library, b.group_size, b.keep, b.conv_groups, b.kernel_size
