@@ -33,6 +33,9 @@ from pconv_mlir.patterns import match_kernel_patterns
 from pconv_mlir.pconv_ops import largest_shared_group
 
 CONV_OPS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
+# Convolutions torch-mlir also emits that pattern convs do not cover (reported, left dense).
+OTHER_CONV_OPS = ("linalg.conv_2d_ngchw_gfchw", "linalg.conv_2d_nhwc_hwcf", "linalg.conv_1d_ncw_fcw",
+                  "linalg.conv_3d_ncdhw_fcdhw")
 
 
 @dataclasses.dataclass
@@ -102,6 +105,8 @@ def _bias_of(init: ir.Value, out_channels: int):
 
 def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
     """Match ``conv`` for raising; return the match or the reason it stays dense."""
+    if conv.name not in CONV_OPS:
+        return f"{conv.name.removeprefix('linalg.')} is not covered by pattern convs (2-D NCHW, groups 1 or depthwise)"
     depthwise = conv.name == "linalg.depthwise_conv_2d_nchw_chw"
     x, w = conv.operands[0], conv.operands[1]
     wtype = ir.RankedTensorType(w.type)

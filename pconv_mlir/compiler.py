@@ -101,21 +101,25 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report."""
     from pconv_mlir.constants import ResourceTable
     from pconv_mlir.dialects.pconv import load_pconv_dialect
+    from pconv_mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.pass_infra import ops_named
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
-    from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, analyze
+    from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, OTHER_CONV_OPS, analyze
     from pconv_mlir.pipeline import build_pass_manager
 
     with ir.Context() as ctx:
         load_pconv_dialect(ctx)
         try:
-            module = ir.Module.parse(mlir_text)
+            module = parse_module(mlir_text)
+        except ParseRejected as rejected:
+            d = rejected.diagnostic
+            raise PconvCompileError(f"the input is not valid MLIR: {d.line}:{d.column}: {d.message}") from None
         except MLIRError as err:
             raise PconvCompileError("the input is not valid MLIR", str(err)) from None
         resources = ResourceTable(module.operation)
         report = {}
         i64 = ir.IntegerType.get_signless(64)
-        for i, conv in enumerate(ops_named(module.operation, *CONV_OPS)):
+        for i, conv in enumerate(ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS)):
             why = "dense build requested" if dense else analyze(conv, resources)
             report[i] = ConvReport(i, conv.name, ir.RankedTensorType(conv.operands[0].type).shape,
                                    ir.RankedTensorType(conv.results[0].type).shape,
@@ -136,7 +140,7 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
             for call in ops_named(module.operation, "func.call"):
                 if INDEX_ATTR in call.attributes:
                     report[ir.IntegerAttr(call.attributes[INDEX_ATTR]).value].lowering = call.attributes[LOWERING_ATTR].value
-        for op in ops_named(module.operation, *CONV_OPS):  # IREE need not see our tags
+        for op in ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS):  # IREE need not see our tags
             if INDEX_ATTR in op.attributes:
                 del op.attributes[INDEX_ATTR]
         build_pass_manager(CLEANUP_PIPELINE, ctx).run(module.operation)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
-from pconv_mlir.diagnostics import Diagnostic, DiagnosticCollector, check_expected, format_diagnostic
+from pconv_mlir.diagnostics import DiagnosticCollector, check_expected, format_diagnostic
 from pconv_mlir.ir import MLIRError, ir
+from pconv_mlir.parsing import ParseRejected, parse_module
 from pconv_mlir.passes import PASSES, pass_class
 from pconv_mlir.pipeline import PipelineError, build_pass_manager
 
@@ -60,32 +60,6 @@ def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
     return chunks
 
 
-# Upstream MLIR (torch-mlir's and IREE's builds) segfaults instead of reporting an error
-# when the custom form of linalg.broadcast / linalg.transpose has a malformed
-# `dimensions = [...]` / `permutation = [...]` list (BroadcastOp::parse / TransposeOp::parse
-# store the null attribute of the failed parse). Such input is rejected here, before MLIR
-# sees it; a well-formed list of i64 literals is left to MLIR.
-_PARSER_CRASH = re.compile(r'(?<!")\blinalg\.(broadcast|transpose)\b[^\n"]*?\b(dimensions|permutation)[ \t]*=[ \t]*')
-_I64_LIST = re.compile(r"\[[ \t]*(?:(-?\d+)(?:[ \t]*,[ \t]*(-?\d+))*)?[ \t]*\]")
-_INT = re.compile(r"-?\d+")
-
-
-class _Rejected(Exception):
-    """Input refused before parsing (its diagnostic is already collected)."""
-
-
-def _known_parser_crash(text: str, offset: int) -> Diagnostic | None:
-    for m in _PARSER_CRASH.finditer(text):
-        body = _I64_LIST.match(text, m.end())
-        if body and all(-2**63 <= int(v) < 2**63 for v in _INT.findall(body.group())):
-            continue
-        line = offset + text.count("\n", 0, m.end()) + 1
-        column = m.end() - (text.rfind("\n", 0, m.end()) + 1) + 1
-        return Diagnostic("error", f"expected a list of i64 integers '[...]' after '{m.group(2)} =' of "
-                                   f"linalg.{m.group(1)}", line, column)
-    return None
-
-
 def _process(chunk: str, offset: int, args, filename: str, out: list[str]) -> bool:
     """Parse, run and print one chunk; return False on failure (diagnostics reported)."""
     from pconv_mlir.dialects.pconv import load_pconv_dialect
@@ -94,20 +68,15 @@ def _process(chunk: str, offset: int, args, filename: str, out: list[str]) -> bo
         load_pconv_dialect(ctx)
         collector = DiagnosticCollector(ctx)
         module = None
-        crash = _known_parser_crash(chunk, offset)
-        if crash is not None:
-            collector.diagnostics.append(crash)
         try:
-            if crash is not None:
-                raise _Rejected
-            module = ir.Module.parse("\n" * offset + chunk)
+            module = parse_module(chunk, offset)
             if args.pass_pipeline:
                 pm = build_pass_manager(args.pass_pipeline, ctx)
                 if args.mlir_print_ir_after_all:
                     pm.enable_ir_printing(print_after_all=True)
                 pm.run(module.operation)
-        except _Rejected:
-            module = None
+        except ParseRejected as rejected:
+            collector.diagnostics.append(rejected.diagnostic)
         except MLIRError as err:
             collector.add_error(err)
             module = None
