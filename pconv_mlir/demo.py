@@ -90,21 +90,14 @@ def train_and_prune(cfg: DemoConfig, data, out: Path, progress: bool):
 
 
 def pick_target(requested: str) -> tuple[str, str, str]:
-    """(target, device, note): Vulkan when a driver answers, the CPU otherwise."""
-    from pconv_mlir.errors import PconvRuntimeError
-    from pconv_mlir.runtime import available_devices
+    """(target, device, note): Vulkan when a driver answers (lavapipe here), the CPU otherwise."""
+    from pconv_mlir.runtime import vulkan_available
 
     if requested != "auto":
         return requested, "vulkan" if requested.startswith("vulkan") else "local-task", ""
-    if "vulkan" in available_devices():
-        try:
-            import iree.runtime as rt
-
-            rt.get_device("vulkan")
-            return "vulkan-lavapipe", "vulkan", ""
-        except (RuntimeError, PconvRuntimeError, ValueError) as err:
-            return "llvm-cpu", "local-task", f"no usable Vulkan driver ({str(err).splitlines()[0]}): running on the CPU"
-    return "llvm-cpu", "local-task", "this IREE runtime has no Vulkan driver: running on the CPU"
+    if vulkan_available():
+        return "vulkan-lavapipe", "vulkan", ""
+    return "llvm-cpu", "local-task", "no Vulkan driver found (install mesa-vulkan-drivers): running on the CPU"
 
 
 def compile_cached(model, x, target: str, dense: bool, path: Path):

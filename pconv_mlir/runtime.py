@@ -199,6 +199,19 @@ def available_devices() -> list[str]:
     return [d for d in DEVICES if d in drivers]
 
 
+def vulkan_available() -> bool:
+    """Whether a Vulkan device can be created (a driver such as Mesa lavapipe is installed)."""
+    import iree.runtime as rt
+
+    if "vulkan" not in available_devices():
+        return False
+    try:
+        rt.get_driver("vulkan").create_default_device()
+    except Exception:  # no ICD, or a driver that fails to initialise: both mean "no Vulkan here"
+        return False
+    return True
+
+
 def _first_line(e: BaseException) -> str:
     s = str(e).strip()
     return s.splitlines()[0] if s else type(e).__name__

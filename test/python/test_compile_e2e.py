@@ -3,6 +3,7 @@ rel err = max|pconv - torch| / max|torch| over the whole output)."""
 
 import numpy as np
 import pytest
+from support import rel_err
 import torch
 import torch.nn as nn
 
@@ -25,10 +26,6 @@ class Net(nn.Module):
         x = torch.relu(self.b(x))
         x = torch.relu(self.c(x)) + 0.5 * x[:, :24]
         return self.pw(self.dw(x))
-
-
-def rel_err(a, b) -> float:
-    return float(np.abs(np.asarray(a) - np.asarray(b)).max() / np.abs(np.asarray(b)).max())
 
 
 @pytest.mark.parametrize("group_size", [1, 16])

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 import pytest
+from support import needs_vulkan
 import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, Phase, given, settings
@@ -300,16 +301,6 @@ def _failures(results: list[BranchResult]) -> str:
                      for r in results if not r.ok)
 
 
-def _has_vulkan() -> bool:
-    try:
-        import iree.runtime as rt
-
-        rt.get_driver("vulkan").create_default_device()
-        return True
-    except Exception:
-        return False
-
-
 # ------------------------------------------------------------------------ fast profile
 
 FAST = settings(max_examples=2, derandomize=True, deadline=None, database=None, phases=[Phase.generate],
@@ -356,7 +347,6 @@ def _output_pixels(case: Case) -> int:
     return h * w
 
 
-needs_vulkan = pytest.mark.skipif(not _has_vulkan(), reason="no Vulkan driver (install mesa-vulkan-drivers)")
 
 
 @needs_vulkan

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import needs_vulkan, rel_err
 
 torch = pytest.importorskip("torch")
 
@@ -28,19 +29,6 @@ class Tiny(torch.nn.Module):
         return self.fc(torch.relu(self.c(x)).mean(dim=(2, 3)))
 
 
-def _has_vulkan():
-    try:
-        import iree.runtime as rt
-
-        rt.get_driver("vulkan").create_default_device()
-        return True
-    except Exception:
-        return False
-
-
-needs_vulkan = pytest.mark.skipif(not _has_vulkan(), reason="no Vulkan driver (install mesa-vulkan-drivers)")
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from torch_mlir import fx
@@ -56,10 +44,6 @@ def tiny(tmp_path_factory):
     cpu.write_bytes(compile_mlir(mlir, "llvm-cpu"))
     np.save(d / "x.npy", x.numpy())
     return dict(mlir=mlir, x=x, ref=ref, cpu=cpu, dir=d)
-
-
-def _relerr(a, b):
-    return float(np.abs(a - b).max() / np.abs(b).max())
 
 
 def test_parse_signature():
@@ -79,7 +63,7 @@ def test_aligned_copy():
 def test_run_numpy_and_torch(tiny, device):
     mod = load_module(tiny["cpu"], device=device)
     (y,) = mod.run(tiny["x"].numpy())
-    assert _relerr(y, tiny["ref"]) <= 1e-5
+    assert rel_err(y, tiny["ref"]) <= 1e-5
     (y2,) = mod.run(tiny["x"])  # torch tensor input
     assert np.array_equal(y, y2)
     assert mod.function_names == ["main"]
@@ -136,7 +120,7 @@ def test_vulkan_alignment(tiny):
     x = np.zeros(1 + tiny["x"].numel(), np.float32)[1:].reshape(1, 3, 8, 8)  # misaligned view
     x[...] = tiny["x"].numpy()
     (y,) = mod.run(x)
-    assert _relerr(y, tiny["ref"]) <= 1e-4
+    assert rel_err(y, tiny["ref"]) <= 1e-4
     r = bench(mod, [x], warmup=0, repeats=2)
     assert r["device"] == "vulkan" and r["threads"] is None
 
@@ -155,7 +139,7 @@ def test_cli_run_and_bench(tiny, tmp_path, capsys):
     out = tmp_path / "y.npy"
     args = ap.parse_args(["run", str(tiny["cpu"]), "--device", "local-sync", "--input", str(tiny["dir"] / "x.npy"), "--output", str(out)])
     assert cli_runtime.run(args) == 0
-    assert _relerr(np.load(out), tiny["ref"]) <= 1e-5
+    assert rel_err(np.load(out), tiny["ref"]) <= 1e-5
     args = ap.parse_args(["bench", str(tiny["cpu"]), "--device", "local-sync", "--repeats", "3", "--warmup", "1"])
     assert cli_runtime.run(args) == 0
     assert "median" in capsys.readouterr().out

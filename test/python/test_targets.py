@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from support import needs_vulkan, rel_err
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -71,23 +72,6 @@ def _import(model, x):
     return str(fx.export_and_import(model, x, output_type="linalg-on-tensors")), ref
 
 
-def _relerr(a, b):
-    return float(np.abs(a - b).max() / np.abs(b).max())
-
-
-def _has_vulkan():
-    try:
-        import iree.runtime as rt
-
-        rt.get_driver("vulkan").create_default_device()
-        return True
-    except Exception:
-        return False
-
-
-needs_vulkan = pytest.mark.skipif(not _has_vulkan(), reason="no Vulkan driver (install mesa-vulkan-drivers for lavapipe)")
-
-
 @pytest.fixture(scope="module")
 def small():
     torch.manual_seed(0)
@@ -138,7 +122,7 @@ def test_llvm_cpu_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "llvm-cpu"), device="local-sync")
     (y,) = mod.run(x)
-    assert _relerr(y, ref) <= TOL
+    assert rel_err(y, ref) <= TOL
 
 
 def test_arm64_android_compiles(small):
@@ -152,7 +136,7 @@ def test_vulkan_lavapipe_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "vulkan-lavapipe"), device="vulkan")
     (y,) = mod.run(x)
-    assert _relerr(y, ref) <= TOL
+    assert rel_err(y, ref) <= TOL
 
 
 @pytest.mark.slow
@@ -166,6 +150,6 @@ def test_vgg_adreno_wrong_lavapipe_right():
     errs = {}
     for t in ["vulkan-lavapipe", "vulkan-adreno", "vulkan-valhall"]:
         (y,) = load_module(compile_mlir(mlir, t), device="vulkan").run(x.numpy())
-        errs[t] = _relerr(y, ref)
+        errs[t] = rel_err(y, ref)
     assert errs["vulkan-lavapipe"] <= TOL, errs
     assert errs["vulkan-adreno"] > 1e-2 and errs["vulkan-valhall"] > 1e-2, errs
