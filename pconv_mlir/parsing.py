@@ -43,4 +43,6 @@ def parse_module(text: str, line_offset: int = 0) -> ir.Module:
     crash = known_parser_crash(text, line_offset)
     if crash is not None:
         raise ParseRejected(crash)
-    return ir.Module.parse("\n" * line_offset + text)
+    # The lexer can read past the end of a buffer that stops inside a string literal (a
+    # truncated resource blob segfaulted); a trailing newline ends every literal in bounds.
+    return ir.Module.parse("\n" * line_offset + text + "\n")
