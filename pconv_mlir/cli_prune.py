@@ -63,7 +63,7 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     p.add_argument("--rho", type=float, default=PruningConfig.rho)
     p.add_argument("--rho-growth", type=float, default=PruningConfig.rho_growth)
     p.add_argument("--rho-max", type=float, default=PruningConfig.rho_max)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads (small models run best on 1)")
     p.add_argument("--out", required=True, help="output file (.pt)")

@@ -149,12 +149,12 @@ DATASETS = ("digits", "cifar10")
 
 
 def load_dataset(
-    name: str, *, data_dir: str | os.PathLike[str] | None = None, image_size: int = 16, channels: int = 1, seed: int = 0
+    name: str, *, data_dir: str | os.PathLike[str] | None = None, image_size: int = 16, seed: int = 0
 ) -> DataSplit:
-    """Load a dataset by name (``image_size``/``channels``/``seed`` apply to digits; CIFAR-10
-    is always 3x32x32 and needs ``data_dir``)."""
+    """Load a dataset by name (``image_size`` and ``seed`` apply to digits; CIFAR-10 is
+    always 3x32x32 and needs ``data_dir``)."""
     if name == "digits":
-        return load_digits(image_size=image_size, channels=channels, seed=seed)
+        return load_digits(image_size=image_size, seed=seed)
     if name == "cifar10":
         if data_dir is None:
             raise ValueError("cifar10 needs a data folder (the python-pickle batches)")

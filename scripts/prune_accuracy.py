@@ -44,7 +44,7 @@ MODES = ("oneshot", "admm")
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--groups", type=int, nargs="+", default=[1, 8], help="group sizes G")
     p.add_argument("--width", type=int, default=32, help="small_cnn width")
     p.add_argument("--image-size", type=int, default=16)
@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--rho", type=float, default=PruningConfig.rho)
     p.add_argument("--rho-growth", type=float, default=PruningConfig.rho_growth)
-    p.add_argument("--jobs", type=int, default=2, help="seeds run in parallel")
+    p.add_argument("--jobs", type=int, default=5, help="seeds run in parallel (one process each)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "results")
     return p.parse_args()
 

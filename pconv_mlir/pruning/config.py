@@ -34,7 +34,7 @@ class PruningConfig:
     prune_1x1: bool = False
     exclude: tuple[str, ...] = ()
     rho: float = 1e-2
-    rho_growth: float = 1.3
+    rho_growth: float = 1.5
     rho_max: float = 1.0
     admm_interval: int = 1
 

@@ -69,6 +69,9 @@ def find_prunable(model: nn.Module, config: PruningConfig) -> dict[str, LayerKin
 
 @dataclass
 class _Layer:
+    """One pruned conv: its grouping and, once hard-pruned, its pattern ids, mask and the
+    gradient hook that applies the mask."""
+
     name: str
     conv: nn.Conv2d
     kind: LayerKind
@@ -100,6 +103,7 @@ class PatternPruner:
 
     @property
     def layer_names(self) -> list[str]:
+        """Qualified names of the pruned convs, in module order."""
         return [layer.name for layer in self._layers]
 
     def prepare(self, model: nn.Module) -> "PatternPruner":

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pconv_mlir.patterns import PRUNED, match_kernel_patterns
-from pconv_mlir.pruning import Admm, PatternPruner, PruningConfig, find_prunable
+from pconv_mlir.pruning import Admm, PatternPruner, PruningConfig, find_prunable, prune_and_retrain
 from pconv_mlir.pruning.projection import group_index, keep_count
 
 
@@ -199,3 +199,14 @@ def test_config_validation():
     for bad in (dict(num_patterns=3), dict(num_patterns=13), dict(keep=0.0), dict(group_size=0), dict(rho_growth=0.5)):
         with pytest.raises(ValueError):
             PruningConfig(**bad)
+
+
+def test_recipe_gives_one_shot_the_same_budget():
+    torch.manual_seed(0)
+    model = Net()
+    loader = [batch(0), batch(1)]
+    meta = prune_and_retrain(model, loader, PruningConfig(), "oneshot", admm_epochs=2, retrain_epochs=1)
+    assert meta.info == {"mode": "oneshot", "admm_epochs": 0, "retrain_epochs": 3}
+    meta.check(model)
+    with pytest.raises(ValueError, match="mode"):
+        prune_and_retrain(Net(), loader, PruningConfig(), "magic", admm_epochs=1, retrain_epochs=1)
