@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 import pconv_mlir  # noqa: E402
 from pconv_mlir.lowering.harness import bench_vmfb, rel_err  # noqa: E402
 from pconv_mlir.models import build_model  # noqa: E402
-from pconv_mlir.runtime import load_module  # noqa: E402
+from pconv_mlir.runtime import bench, load_module  # noqa: E402
 from pconv_mlir.synthetic import pattern_prune_model  # noqa: E402
 
 INPUTS = {"vgg16_cifar": (1, 3, 32, 32), "resnet50": (1, 3, 224, 224), "mobilenet_v2": (1, 3, 224, 224)}
@@ -50,9 +50,12 @@ def main() -> int:
     p.add_argument("--groups", default="32,8,1")
     p.add_argument("--threads", default=f"1,{os.cpu_count()}")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--target", default="llvm-cpu", help="llvm-cpu, or vulkan-lavapipe (timed in process on the "
+                   "Vulkan device; --threads is then ignored)")
     p.add_argument("--out", default=os.path.join(ROOT, "results", "model_bench"))
     args = p.parse_args()
-    threads = [int(t) for t in args.threads.split(",")]
+    vulkan = args.target.startswith("vulkan")
+    threads = [0] if vulkan else [int(t) for t in args.threads.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
@@ -66,22 +69,24 @@ def main() -> int:
                 entry = {"model": name, "input": list(INPUTS[name]), "group_size": g, "builds": {}}
                 for build_name, dense in (("iree-dense", True), ("pconv", False)):
                     t0 = time.perf_counter()
-                    compiled = pconv_mlir.compile(model, [x], target="llvm-cpu", dense=dense)
+                    compiled = pconv_mlir.compile(model, [x], target=args.target, dense=dense)
                     compile_s = time.perf_counter() - t0
                     path = os.path.join(tmp, f"{name}_{g}_{build_name}.vmfb")
                     compiled.save(path)
-                    got = load_module(compiled.vmfb, device="local-sync").run(x.numpy())[0]
+                    module = load_module(compiled.vmfb, device="vulkan" if vulkan else "local-sync")
+                    got = module.run(x.numpy())[0]
                     entry["builds"][build_name] = {
-                        "path": path, "compile_s": round(compile_s, 1), "rel_err": rel_err(got, want),
+                        "path": path, "module": module, "compile_s": round(compile_s, 1), "rel_err": rel_err(got, want),
                         "pattern_convs": sum(r.lowering.startswith("pattern") for r in compiled.report),
                         "convs": len(compiled.report), "ms": {t: [] for t in threads}}
                 for _ in range(args.rounds):
                     for t in threads:
                         for b in entry["builds"].values():
-                            b["ms"][t].append(bench_vmfb(b["path"], x_path, t, reps=3, min_time=0.2))
+                            b["ms"][t].append(bench(b["module"], [x.numpy()], warmup=1, repeats=3)["median_ms"] if vulkan
+                                              else bench_vmfb(b["path"], x_path, t, reps=3, min_time=0.2))
                 for b in entry["builds"].values():
                     b["median_ms"] = {t: float(np.median(v)) for t, v in b.pop("ms").items()}
-                    b.pop("path")
+                    b.pop("path"), b.pop("module")
                 entry["speedup"] = {t: entry["builds"]["iree-dense"]["median_ms"][t] / entry["builds"]["pconv"]["median_ms"][t]
                                     for t in threads}
                 print(json.dumps(entry), flush=True)
@@ -92,10 +97,12 @@ def main() -> int:
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=2)
-    lines = [f"# Whole models: pconv vs IREE dense (llvm-cpu), {meta['date']}", "",
+    meta["target"] = args.target
+    lines = [f"# Whole models: pconv vs IREE dense ({args.target}), {meta['date']}", "",
              f"{meta['machine']}; {meta['sparsity']}; dense = IREE with `--iree-global-opt-use-im2col-for-convs`; "
-             f"medians of {args.rounds} interleaved rounds of iree-benchmark-module. Command: "
-             "`python benchmarks/model_bench.py`.", "",
+             f"medians of {args.rounds} interleaved rounds of "
+             f"{'pconv_mlir.runtime.bench on the Vulkan device' if vulkan else 'iree-benchmark-module'}. Command: "
+             f"`python benchmarks/model_bench.py {' '.join(sys.argv[1:])}`. threads 0 = the Vulkan device.", "",
              "| model | G | threads | dense ms | pconv ms | speed-up | pattern convs | rel err (pconv) | compile s dense / pconv |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
