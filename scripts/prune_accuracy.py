@@ -57,6 +57,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rho-growth", type=float, default=PruningConfig.rho_growth)
     p.add_argument("--jobs", type=int, default=5, help="seeds run in parallel (one process each)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "results")
+    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json, no training")
     return p.parse_args()
 
 
@@ -94,13 +95,14 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         accs = [r["accuracy"] for r in rows if r["variant"] == v]
         comp = [r["compression"] for r in rows if r["variant"] == v]
         table.append(dict(variant=v, accuracies=accs, mean=statistics.mean(accs),
+                          std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
                           delta=statistics.mean(accs) - dense, compression=statistics.mean(comp)))
     return table
 
 
 def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images: int) -> str:
     seeds = settings["seeds"]
-    head = "| variant | conv compression | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | vs dense |"
+    head = "| variant | conv compression | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd | vs dense |"
     lines = [
         "# Pruning accuracy on scikit-learn digits",
         "",
@@ -123,32 +125,42 @@ def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images:
     for row in table:
         accs = " | ".join(f"{a:.2f}" for a in row["accuracies"])
         delta = "" if row["variant"] == "dense" else f"{row['delta']:+.2f}"
-        lines.append(f"| {row['variant']} | {row['compression']:.2f}x | {accs} | {row['mean']:.2f} | {delta} |")
+        lines.append(f"| {row['variant']} | {row['compression']:.2f}x | {accs} | {row['mean']:.2f} ± {row['std']:.2f} | {delta} |")
     return "\n".join(lines) + "\n"
+
+
+def write_table(out_dir: Path, settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Write the JSON (settings, every run, summary) and the Markdown table; print the table."""
+    table = summarize(rows)
+    test_images = len(load_digits(image_size=settings["image_size"], seed=settings["seeds"][0]).y_test)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "pruning_accuracy.json").write_text(
+        json.dumps(dict(settings=settings, runs=rows, summary=table), indent=2) + "\n")
+    text = markdown(settings, table, test_images)
+    (out_dir / "pruning_accuracy.md").write_text(text)
+    print(text)
 
 
 def main() -> int:
     args = parse_args()
+    if args.render_only:
+        saved = json.loads((args.out_dir / "pruning_accuracy.json").read_text())
+        write_table(args.out_dir, saved["settings"], saved["runs"])
+        return 0
     start = time.time()
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, len(args.seeds)))) as pool:
         per_seed = list(pool.map(run_seed, [args] * len(args.seeds), args.seeds))
     rows = [r for seed_rows in per_seed for r in seed_rows]
     config = PruningConfig()
     settings = dict(
-        {k: v for k, v in vars(args).items() if k != "out_dir"},
+        {k: v for k, v in vars(args).items() if k not in ("out_dir", "render_only")},
         patterns=config.num_patterns, keep=config.keep, threads_per_seed=1,
         date=datetime.datetime.now().isoformat(timespec="seconds"),
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         torch=torch.__version__, wall_seconds=round(time.time() - start, 1),
         cpu_seconds=round(sum(r["cpu_seconds"] for r in rows), 1),
     )
-    table = summarize(rows)
-    test_images = len(load_digits(image_size=args.image_size, seed=args.seeds[0]).y_test)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "pruning_accuracy.json").write_text(
-        json.dumps(dict(settings=settings, runs=rows, summary=table), indent=2) + "\n")
-    (args.out_dir / "pruning_accuracy.md").write_text(markdown(settings, table, test_images))
-    print(markdown(settings, table, test_images))
+    write_table(args.out_dir, settings, rows)
     return 0
 
 
