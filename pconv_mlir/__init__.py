@@ -1,7 +1,13 @@
 """pconv-mlir: compile PCONV pattern-pruned CNNs with MLIR and IREE."""
 
 __version__ = "0.1.0"
-
-from pconv_mlir.compiler import CompiledModel, compile  # noqa: E402,A001
-
 __all__ = ["compile", "CompiledModel", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: `import pconv_mlir.pruning` (or the CLI's --help) should not load the MLIR stack.
+    if name in ("compile", "CompiledModel"):
+        from pconv_mlir import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'pconv_mlir' has no attribute {name!r}")
