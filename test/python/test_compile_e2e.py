@@ -56,9 +56,9 @@ def test_compile_cli_and_report(tmp_path):
     from torch_mlir import fx
 
     torch.manual_seed(1)
-    net = nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU()).eval()
-    pattern_prune(net[0], np.random.default_rng(1), group_size=8)
-    x = torch.randn(1, 4, 8, 8)
+    net = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()).eval()
+    pattern_prune(net[0], np.random.default_rng(1), group_size=16)
+    x = torch.randn(1, 32, 16, 16)
     mlir = tmp_path / "net.mlir"
     mlir.write_text(str(fx.export_and_import(net, x, output_type="linalg-on-tensors", func_name="main")))
     pconv = Path(sys.executable).parent / "pconv"
@@ -69,8 +69,8 @@ def test_compile_cli_and_report(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     conv = report["convolutions"][0]
     assert conv["lowering"].startswith("pattern")
-    storage = conv["storage"]  # one group of 8 filters over 4 channels x 4 taps at most
-    assert storage["nonzero_bytes"] <= storage["packed_bytes"] < storage["dense_bytes"] == 16 * 4 * 9 * 4
+    storage = conv["storage"]  # two groups of 16 filters, each over its kept (channel, tap) rows
+    assert storage["nonzero_bytes"] <= storage["packed_bytes"] < storage["dense_bytes"] == 32 * 32 * 9 * 4
     assert (tmp_path / "ir" / "01-pconv-raise-pattern-conv.mlir").is_file()
     from pconv_mlir.runtime import load_module
 
