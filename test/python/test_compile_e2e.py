@@ -40,8 +40,9 @@ def test_pattern_net_matches_torch(group_size):
     lowering = [r.lowering for r in compiled.report]
     assert len(lowering) == 6
     assert lowering[0].startswith("dense") and lowering[5].startswith("dense (kernel is 1x1")
-    if group_size > 1:
-        assert all(line.startswith("pattern") for line in lowering[1:4]), lowering
+    if group_size > 1:  # the cost model may keep a small layer dense, and then says why
+        assert sum(line.startswith("pattern") for line in lowering[1:4]) >= 2, lowering
+        assert all(line.startswith(("pattern", "dense (")) for line in lowering), lowering
     with torch.no_grad():
         want = net(x).numpy()
     assert rel_err(compiled.run(x.numpy()), want) <= 1e-4
