@@ -29,7 +29,9 @@ def _check(name: str, shape, group_size: int, target: str = "llvm-cpu", device: 
 
 def test_vgg16_cifar_g32():
     compiled = _check("vgg16_cifar", (1, 3, 32, 32), 32)
-    assert all(r.lowering.startswith("pattern") for r in compiled.report), [r.lowering for r in compiled.report]
+    lowering = [r.lowering for r in compiled.report]
+    # The 3-channel stem is kept dense by the cost model (and says so); the other 12 are pattern convs.
+    assert lowering[0].startswith("dense (") and all(line.startswith("pattern") for line in lowering[1:]), lowering
 
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
