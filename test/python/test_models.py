@@ -9,13 +9,7 @@ from pconv_mlir import models
 from pconv_mlir.models import MODELS, build_model, small_cnn, vgg16_cifar
 from pconv_mlir.pruning import PruningConfig, find_prunable
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: extra threads only add synchronisation (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # (parameter count of torchvision's model with the same defaults, 3x3 convs, depthwise 3x3)

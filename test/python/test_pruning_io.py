@@ -12,13 +12,7 @@ from pconv_mlir.patterns import PRUNED, pattern_mask
 from pconv_mlir.pruning import PatternPruner, PruningConfig, load_pruned, save_pruned
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add synchronisation (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pruned_model(group_size: int = 4):

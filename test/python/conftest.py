@@ -1,0 +1,14 @@
+"""Fixtures shared by the pytest files."""
+
+import pytest
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: extra threads only add synchronisation (and stall on a busy machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
