@@ -75,7 +75,7 @@ def pack(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...]], g
 def build_packed(op: ir.Operation, packed: PackedWeights, geometry: ConvGeometry, bias: ir.Value) -> ir.Operation:
     from pconv_mlir.constants import dense_attr
 
-    pw = constant(op.operands[1], op, packed.weights)
+    pw = constant(op, packed.weights)
     attrs = geometry.attributes()
     attrs.update({"group_size": ir.IntegerAttr.get(I64(), packed.weights.shape[1]),
                   "row_channels": dense_attr(packed.row_channels), "row_taps": dense_attr(packed.row_taps),

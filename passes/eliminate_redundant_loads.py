@@ -100,7 +100,7 @@ class EliminateRedundantLoads(PconvPass):
             if not changed:
                 continue
             old_weights = op.operands[1].owner.operation
-            op.operands[1] = constant(op.operands[1], op, weights)
+            op.operands[1] = constant(op, weights)
             op.attributes["group_size"] = ir.IntegerAttr.get(I64(), weights.shape[1])
             op.attributes["row_channels"] = dense_attr(channels)
             op.attributes["row_taps"] = dense_attr(taps)

@@ -116,7 +116,7 @@ class _Lowerer:
             lowered = emit_dense_conv(spec, weight, bias, name)
             how = f"dense ({why})"
         self._install(lowered.mlir)
-        args = [op.operands[0]] + [constant(op.operands[0], op, a) for a in lowered.constants]
+        args = [op.operands[0]] + [constant(op, a) for a in lowered.constants]
         self._call(op, name, args, how)
 
     def lower_permute(self, op: ir.Operation) -> None:

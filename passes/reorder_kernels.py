@@ -84,7 +84,7 @@ def sink(permute: ir.Operation, resources: ResourceTable) -> None:
                 return
             # The consumer now reads channels in the producer's order: permute its columns.
             order = np.argsort(perm)
-            user.operands[1] = constant(user.operands[1], user, np.ascontiguousarray(weight[:, order]))
+            user.operands[1] = constant(user, np.ascontiguousarray(weight[:, order]))
             set_int8_table(user, "kernel_patterns", kernel_patterns(user)[:, order])
             user.operands[0] = permute.operands[0]
             permute.erase()
@@ -116,8 +116,8 @@ class ReorderKernels(PconvPass):
             order = filter_order(ids)
             if weight is None or bias is None or (order == np.arange(len(order))).all():
                 continue
-            op.operands[1] = constant(op.operands[1], op, np.ascontiguousarray(weight[order]))
-            op.operands[2] = constant(op.operands[2], op, np.ascontiguousarray(bias[order]))
+            op.operands[1] = constant(op, np.ascontiguousarray(weight[order]))
+            op.operands[2] = constant(op, np.ascontiguousarray(bias[order]))
             set_int8_table(op, "kernel_patterns", ids[order])
             op.attributes["group_size"] = ir.IntegerAttr.get(I64(), largest_shared_group(ids[order], 1))
             restore = _permute(op.results[0], np.argsort(order), op)

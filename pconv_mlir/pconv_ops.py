@@ -8,7 +8,6 @@ import numpy as np
 
 from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.ir import ir
-from pconv_mlir.patterns import PRUNED
 
 I64 = lambda: ir.IntegerType.get_signless(64)  # noqa: E731 - needs a live context
 
@@ -48,7 +47,7 @@ def int_table(op: ir.Operation, name: str) -> np.ndarray:
     return np.array(ir.DenseIntElementsAttr(op.attributes[name]))
 
 
-def constant(value: ir.Value, at: ir.Operation, array: np.ndarray) -> ir.Value:
+def constant(at: ir.Operation, array: np.ndarray) -> ir.Value:
     """A new ``arith.constant`` holding ``array``, inserted before ``at``."""
     array = np.ascontiguousarray(array)
     with ir.InsertionPoint(at), at.location:
@@ -63,10 +62,6 @@ def weights_of(op: ir.Operation, resources: ResourceTable, operand: int = 1) -> 
 
 def set_int8_table(op: ir.Operation, name: str, table: np.ndarray) -> None:
     op.attributes[name] = dense_attr(np.ascontiguousarray(table.astype(np.int8)))
-
-
-def kept_kernels(ids: np.ndarray) -> int:
-    return int((ids != PRUNED).sum())
 
 
 def largest_shared_group(kernel_patterns: np.ndarray, groups: int) -> int:
