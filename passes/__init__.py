@@ -15,6 +15,7 @@ PASSES: dict[str, str] = {
     "pconv-compact-weights": "compact_weights",
     "pconv-eliminate-redundant-loads": "eliminate_redundant_loads",
     "pconv-lower-to-linalg": "lower_to_linalg",
+    "pconv-trim-conv-inputs": "trim_conv_inputs",
 }
 
 

@@ -20,7 +20,7 @@ from pconv_mlir.ir import MLIRError, ir
 
 PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
                   "pconv-eliminate-redundant-loads,pconv-lower-to-linalg")
-CLEANUP_PIPELINE = "inline,symbol-dce,canonicalize,cse"
+CLEANUP_PIPELINE = "inline,symbol-dce,pconv-trim-conv-inputs,canonicalize,cse"
 DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)  # best dense flags measured (architecture.md)
 
 
