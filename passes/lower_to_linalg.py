@@ -2,7 +2,8 @@
 
 Each ``pconv.packed_conv2d`` becomes a call to a private function built by
 :mod:`pconv_mlir.lowering` (one gather of each filter group's (channel, tap) rows, one
-batched GEMM over groups, bias in the epilogue); its packed weights and row tables become
+batched GEMM over groups, bias as the accumulator's initial value); the packed weights and row
+tables go to the emitter as the passes laid them out and become
 constants passed to it. Where the emitter's cost model predicts no gain over dense (option
 ``force`` overrides), and for a ``pconv.conv2d`` left unpacked, the conv gets the
 depthwise pattern lowering or a dense ``linalg`` convolution on its zero-filled weights:
@@ -27,7 +28,7 @@ import numpy as np
 
 from pconv_mlir.constants import ResourceTable, constant_array
 from pconv_mlir.ir import ir
-from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
+from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
 from pconv_mlir.pass_infra import PassFailure, PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.pconv_ops import ConvGeometry, constant, int_table
 
@@ -43,7 +44,7 @@ def spec_of(op: ir.Operation) -> ConvSpec:
 
 
 def unpack(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
-    """The dense (K, C, 3, 3) weights a packed_conv2d represents."""
+    """The dense (K, C, 3, 3) weights a packed_conv2d represents (for the dense fallback)."""
     k = ir.RankedTensorType(op.results[0].type).shape[1]
     c = ir.RankedTensorType(op.operands[0].type).shape[1]
     channels, taps = int_table(op, "row_channels"), int_table(op, "row_taps")
@@ -103,17 +104,26 @@ class _Lowerer:
         op.results[0].replace_all_uses_with(call.results[0])
         erase_dead(op)
 
-    def lower_conv(self, op: ir.Operation, weight: np.ndarray, group_size: int) -> None:
+    def lower_conv(self, op: ir.Operation, weight: np.ndarray) -> None:
+        """A packed_conv2d goes to the emitter in its packed form (the compact and
+        load-elimination passes chose the groups and rows); a conv2d with dense weights goes
+        to the depthwise or dense lowering. Refused pattern lowerings fall back to dense."""
         spec = spec_of(op)
         bias = constant_array(op.operands[2], self.resources)
         if bias is None:
             raise PassFailure("the lowering needs a constant bias", op.location)
+        group_size = ir.IntegerAttr(op.attributes["group_size"]).value
         name = self._name("conv")
         try:
-            lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force)
+            if op.name == "pconv.packed_conv2d":
+                lowered = emit_packed_conv(spec, weight, int_table(op, "row_channels"), int_table(op, "row_taps"),
+                                           bias, name, force=self.force)
+            else:
+                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force)
             how = f"pattern ({lowered.formulation}, G={group_size})"
         except (PatternConvRefused, ImportError) as why:
-            lowered = emit_dense_conv(spec, weight, bias, name)
+            dense = unpack(op, weight) if op.name == "pconv.packed_conv2d" else weight
+            lowered = emit_dense_conv(spec, dense, bias, name)
             how = f"dense ({why})"
         self._install(lowered.mlir)
         args = [op.operands[0]] + [constant(op, a) for a in lowered.constants]
@@ -141,6 +151,4 @@ class LowerToLinalg(PconvPass):
             weight = constant_array(op.operands[1], lowerer.resources)
             if weight is None:
                 raise PassFailure("the lowering needs constant weights", op.location)
-            if op.name == "pconv.packed_conv2d":
-                weight = unpack(op, weight)
-            lowerer.lower_conv(op, weight, ir.IntegerAttr(op.attributes["group_size"]).value)
+            lowerer.lower_conv(op, weight)

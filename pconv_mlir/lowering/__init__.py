@@ -2,7 +2,7 @@
 
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 from .dense import emit_dense_conv
-from .pattern_conv import emit_pattern_conv, plan_pattern_conv, predict_speedup
+from .pattern_conv import emit_packed_conv, emit_pattern_conv, plan_packed, plan_pattern_conv, predict_speedup
 
-__all__ = ["ConvSpec", "LoweredConv", "PatternConvRefused", "emit_dense_conv", "emit_pattern_conv",
-           "plan_pattern_conv", "predict_speedup"]
+__all__ = ["ConvSpec", "LoweredConv", "PatternConvRefused", "emit_dense_conv", "emit_packed_conv",
+           "emit_pattern_conv", "plan_packed", "plan_pattern_conv", "predict_speedup"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .spec import ConvSpec, LoweredConv
-from .mlir_util import tensor_type
+from .mlir_util import tensor_type, uniform_bias
 
 __all__ = ["emit_dense_conv"]
 
@@ -21,6 +21,7 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     pt = f"tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>"
     out_t = s.out_type
     consts = [w]
+    bias, init = uniform_bias(bias)
     args = [tensor_type(w.shape, "f32")]
     if bias is not None:
         consts.append(np.ascontiguousarray(bias, dtype=np.float32).reshape(s.K))
@@ -29,6 +30,7 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     sig = ", ".join([f"%x: {s.in_type}", f"%w: {args[0]}"] + ([f"%bias: {args[1]}"] if bias is not None else []))
     L.append(f"func.func private @{func_name}({sig}) -> {out_t} {{")
     L.append("  %zero = arith.constant 0.0 : f32")
+    L.append(f"  %init = arith.constant {init:.9e} : f32")
     if any(s.padding):
         L.append(f"  %xp = tensor.pad %x low[0, 0, {t}, {l}] high[0, 0, {b}, {r}] {{")
         L.append("  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
@@ -47,7 +49,7 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
         L.append("    linalg.yield %bv : f32")
         L.append(f"  }} -> {out_t}")
     else:
-        L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%e : {out_t}) -> {out_t}")
+        L.append(f"  %acc = linalg.fill ins(%init : f32) outs(%e : {out_t}) -> {out_t}")
     attrs = (f"{{dilations = dense<[{s.dilation[0]}, {s.dilation[1]}]> : tensor<2xi64>, "
              f"strides = dense<[{s.stride[0]}, {s.stride[1]}]> : tensor<2xi64>}}")
     if s.groups == 1:

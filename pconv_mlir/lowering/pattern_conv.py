@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlir_util import array_type, tensor_type
+from .mlir_util import array_type, tensor_type, uniform_bias
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 
-__all__ = ["PatternPlan", "plan_pattern_conv", "emit_pattern_conv", "predict_speedup"]
+__all__ = ["PatternPlan", "plan_pattern_conv", "plan_packed", "emit_pattern_conv", "emit_packed_conv",
+           "predict_speedup"]
 
 
 @dataclass
@@ -144,6 +145,57 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
         from .depthwise import emit_pattern_depthwise
         return emit_pattern_depthwise(spec, w, bias, func_name, force=force)
     plan = plan_pattern_conv(s, w, group_size, row_multiple)
+    return _emit_if_profitable(plan, _pack(plan, w), bias, func_name, formulation, force, min_speedup,
+                               chunk_bytes, max_chunks, chunk_above_bytes)
+
+
+def plan_packed(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarray, row_taps: np.ndarray,
+                row_multiple: int = 1) -> tuple[PatternPlan, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Plan and emitter arrays straight from the compact form the passes build
+    (``pconv.packed_conv2d``: weights (blocks, G, R), filter ``b*G + i`` in slot ``i`` of block
+    ``b``; per-block row tables). Rows whose weights are all zero (the packing's padding) are
+    dropped; the layout is otherwise the passes' (their row order, their group size)."""
+    s = spec
+    if s.groups != 1 or (s.KH, s.KW) != (3, 3):
+        raise PatternConvRefused(f"packed form covers 3x3 convs without groups (groups={s.groups})")
+    weights = np.asarray(weights, np.float32)
+    nb, G, _ = weights.shape
+    blocks, rows, live = [], [], []
+    for b in range(nb):
+        blocks.append(np.arange(b * G, min(s.K, (b + 1) * G)))
+        cols = np.nonzero(np.abs(weights[b]).sum(axis=0))[0]
+        live.append(cols)
+        rows.append([(int(row_channels[b, r]), int(row_taps[b, r])) for r in cols])
+    Gmax = max(len(fl) for fl in blocks)
+    Rmax = _round_up(max(1, max(len(r) for r in rows)), row_multiple)
+    wp = np.zeros((nb, Gmax, Rmax), np.float32)
+    tc = np.full((nb, Rmax), -1, np.int64)  # padding row: reads channel 0, yields zeros
+    tt = np.full((nb, Rmax), 4, np.int64)
+    kernels = set()
+    for b, cols in enumerate(live):
+        n = len(blocks[b])
+        wp[b, :n, :len(cols)] = weights[b, :n][:, cols]
+        tc[b, :len(cols)] = row_channels[b, cols]
+        tt[b, :len(cols)] = row_taps[b, cols]
+        for i, j in zip(*np.nonzero(weights[b, :n][:, cols])):
+            kernels.add((b * G + int(i), int(row_channels[b, cols[j]])))
+    plan = PatternPlan(s, G, blocks, rows, Gmax, Rmax, len(kernels), int(np.count_nonzero(wp)))
+    return plan, (wp, tc, tt)
+
+
+def emit_packed_conv(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarray, row_taps: np.ndarray,
+                     bias: np.ndarray | None, func_name: str, force: bool = False, row_multiple: int = 8,
+                     min_speedup: float = 1.3) -> LoweredConv:
+    """Lower a conv given in the passes' compact form (see :func:`plan_packed`); same
+    formulations, cost model and refusals as :func:`emit_pattern_conv`."""
+    plan, arrays = plan_packed(spec, weights, row_channels, row_taps, row_multiple)
+    return _emit_if_profitable(plan, arrays, bias, func_name, "auto", force, min_speedup, 131072, 32, None)
+
+
+def _emit_if_profitable(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, force: bool,
+                        min_speedup: float, chunk_bytes: int | None, max_chunks: int,
+                        chunk_above_bytes: int | None) -> LoweredConv:
+    s = plan.spec
     t = predict_times(plan)
     if not force and s.Cg < MIN_CG:
         raise PatternConvRefused(
@@ -161,7 +213,7 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
         formulation = "rows" if s.stride == (1, 1) else "gather"
     if formulation == "rows" and s.stride != (1, 1):
         formulation = "gather"
-    return _emit(plan, w, bias, func_name, formulation, chunk_bytes, max_chunks,
+    return _emit(plan, arrays, bias, func_name, formulation, chunk_bytes, max_chunks,
                  CHUNK_ABOVE_BYTES if chunk_above_bytes is None else chunk_above_bytes)
 
 
@@ -197,7 +249,7 @@ def _generic(L, maps, iters, ins, in_types, out, out_type, args, body, res="%r")
     L.append(f"  }} -> {out_type}")
 
 
-def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_bytes: int | None = None,
+def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chunk_bytes: int | None = None,
           max_chunks: int = 32, chunk_above_bytes: int = 1 << 20) -> LoweredConv:
     s = plan.spec
     nb, G, R = plan.nb, plan.Gmax, plan.Rmax
@@ -205,7 +257,8 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_by
     dh, dw = s.dilation
     sh, sw = s.stride
     pt, pl, pb, pr = s.padding
-    wp, tc, tt = _pack(plan, w)
+    wp, tc, tt = arrays
+    bias, init = uniform_bias(bias)
     dy, dx = (tt // 3) * dh, (tt % 3) * dw
     flat = formulation in ("rows", "direct") and (sh, sw) == (1, 1)
     direct = formulation == "direct"
@@ -246,7 +299,8 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_by
     T = dict(zip(an, arg_types))
     sig = ", ".join([f"%x: {s.in_type}"] + [f"{n}: {t}" for n, t in zip(an, arg_types)])
     out_t = s.out_type
-    L = [f"func.func private @{func_name}({sig}) -> {out_t} {{", "  %zero = arith.constant 0.0 : f32"]
+    L = [f"func.func private @{func_name}({sig}) -> {out_t} {{", "  %zero = arith.constant 0.0 : f32",
+         f"  %init = arith.constant {init:.9e} : f32"]
     xpt = tensor_type((N, C, Hp2, Wp), "f32")
     if pt or pl or pb or pr or extra:
         L += [f"  %xp = tensor.pad %x low[0, 0, {pt}, {pl}] high[0, 0, {pb + extra}, {pr}] {{",
@@ -268,7 +322,7 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_by
                  [_PAR] * 5, ["%bias"], [T["%bias"]], "%ae", acc_t, ["%bv: f32", "%o: f32"],
                  ["linalg.yield %bv : f32"], res="%acc")
     else:
-        L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%ae : {acc_t}) -> {acc_t}")
+        L.append(f"  %acc = linalg.fill ins(%init : f32) outs(%ae : {acc_t}) -> {acc_t}")
     # Index computation of one input element for (b, r) at pixel (n, i, j).
     def tab_reads(names, bdim, rdim):
         out = [f"%tb = linalg.index {bdim} : index", f"%tr = linalg.index {rdim} : index"]
@@ -351,7 +405,7 @@ def _emit(plan: PatternPlan, w, bias, func_name: str, formulation: str, chunk_by
                          ["%bias"], [T["%bias"]], f"%cae{ci}", mt, ["%bv: f32", "%o: f32"],
                          ["linalg.yield %bv : f32"], res=f"%cacc{ci}")
             else:
-                L.append(f"  %cacc{ci} = linalg.fill ins(%zero : f32) outs(%cae{ci} : {mt}) -> {mt}")
+                L.append(f"  %cacc{ci} = linalg.fill ins(%init : f32) outs(%cae{ci} : {mt}) -> {mt}")
             ct = tensor_type((nb, G, N, Qc), "f32")
             L += [f"  %cmm{ci} = linalg.batch_matmul ins(%wp, %cgc{ci} : {T['%wp']}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}",
                   f"  %cmc{ci} = tensor.expand_shape %cmm{ci} [[0], [1], [2, 3]] output_shape [{nb}, {G}, {N}, {Qc}] "
