@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "test" / "python"))
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 import test_differential as td  # noqa: E402
+from pconv_mlir.runtime import vulkan_available  # noqa: E402
 
 PIPELINE_ORDER = ("force", "packed", "compile")
 NETWORK_FAILURES: list[dict] = []  # whole networks that failed (their branches are then run alone)
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     networks = -(-args.cases // args.per_network)
-    vulkan = args.vulkan_every > 0 and td._has_vulkan()
+    vulkan = args.vulkan_every > 0 and vulkan_available()
     results: list[dict] = []
     t0 = time.perf_counter()
     counter = {"n": 0}

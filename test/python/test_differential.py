@@ -394,3 +394,19 @@ def test_strided_conv_unused_columns():
     for pipeline in PIPELINES:
         results = check_network([case], pipeline=pipeline)
         assert all(r.ok for r in results), _failures(results)
+
+
+def test_long_profile_script_runs(tmp_path):
+    """scripts/differential_long.py (the `make test-long` profile) on 2 cases: it must run
+    and write its count and result (the 1,000-case run is outside the default suite)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "differential_long.py"
+    out = tmp_path / "long.json"
+    proc = subprocess.run([sys.executable, str(script), "--cases", "2", "--per-network", "2", "--vulkan-every", "0",
+                           "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["finished"] and doc["passed"] and doc["count"] == 2, doc
