@@ -21,7 +21,6 @@ from pconv_mlir.ir import MLIRError, ir
 PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
                   "pconv-eliminate-redundant-loads,pconv-lower-to-linalg")
 CLEANUP_PIPELINE = "inline,symbol-dce,pconv-trim-conv-inputs,canonicalize,cse"
-DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)  # best dense flags measured (architecture.md)
 
 
 @dataclasses.dataclass
@@ -156,7 +155,7 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
     """Compile a pruned ``nn.Module`` (with ``example_inputs``) or linalg MLIR (text or a
     ``.mlir`` path) for ``target`` (see :mod:`pconv_mlir.targets`). ``dense=True`` skips the
     pconv passes: IREE's own dense compile with the best dense flags, for comparison."""
-    from pconv_mlir.targets import compile_mlir
+    from pconv_mlir.targets import compile_mlir, get_target
 
     if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
         try:
@@ -170,5 +169,5 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir)
-    vmfb = compile_mlir(lowered, target, extra_flags=tuple(DENSE_FLAGS) + tuple(extra_flags))
+    vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

@@ -53,6 +53,7 @@ __all__ = [
     "get_target",
     "target_names",
     "compile_mlir",
+    "CPU_DENSE_FLAGS",
     "LAVAPIPE_GPU_TARGET",
     "vulkan_device_targets_attr",
 ]
@@ -76,6 +77,8 @@ class Target:
         Linux host with lavapipe (the CI machine); False for phone-only targets
         whose modules load but are not guaranteed correct here, or aarch64 code.
       arch: "x86_64", "aarch64" or "gpu".
+      dense_flags: the best iree-compile flags known for the convs pconv leaves
+        dense (and for IREE's own dense compile) on this backend.
     """
 
     name: str
@@ -86,6 +89,7 @@ class Target:
     device_targets_attr: str | None = None
     runs_on_host: bool = True
     arch: str = "gpu"
+    dense_flags: tuple[str, ...] = ()
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -119,6 +123,10 @@ def vulkan_device_targets_attr(gpu_target: str) -> str:
 
 
 _CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
+# Best dense flags measured on llvm-cpu (dense VGG-16 12.3 -> 8.2 ms; architecture.md). Not for
+# SPIR-V: there IREE 3.13's im2col path gives wrong numbers for some shapes (10->27 channels,
+# 3x3, 9x5 input, with bias: rel err 32 on lavapipe; found by scripts/differential_long.py).
+CPU_DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 _VK = ("--iree-hal-target-device=vulkan",)
 
 _ALL = [
@@ -129,6 +137,7 @@ _ALL = [
         "local-task",
         _CPU + ("--iree-llvmcpu-target-cpu=host",),
         arch="x86_64",
+        dense_flags=CPU_DENSE_FLAGS,
     ),
     Target(
         "llvm-cpu-generic",
@@ -137,6 +146,7 @@ _ALL = [
         "local-task",
         _CPU + ("--iree-llvmcpu-target-triple=x86_64-linux-gnu", "--iree-llvmcpu-target-cpu=generic"),
         arch="x86_64",
+        dense_flags=CPU_DENSE_FLAGS,
     ),
     Target(
         "arm64-android",
@@ -151,6 +161,7 @@ _ALL = [
         ),
         runs_on_host=False,
         arch="aarch64",
+        dense_flags=CPU_DENSE_FLAGS,
     ),
     Target(
         "arm64-android-baseline",
@@ -165,6 +176,7 @@ _ALL = [
         ),
         runs_on_host=False,
         arch="aarch64",
+        dense_flags=CPU_DENSE_FLAGS,
     ),
     Target(
         "vulkan-adreno",

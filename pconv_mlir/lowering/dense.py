@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .spec import ConvSpec, LoweredConv
-from .mlir_util import tensor_type, uniform_bias
+from .mlir_util import tensor_type
 
 __all__ = ["emit_dense_conv"]
 
@@ -21,7 +21,6 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     pt = f"tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>"
     out_t = s.out_type
     consts = [w]
-    bias, init = uniform_bias(bias)
     args = [tensor_type(w.shape, "f32")]
     if bias is not None:
         consts.append(np.ascontiguousarray(bias, dtype=np.float32).reshape(s.K))
@@ -30,7 +29,6 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     sig = ", ".join([f"%x: {s.in_type}", f"%w: {args[0]}"] + ([f"%bias: {args[1]}"] if bias is not None else []))
     L.append(f"func.func private @{func_name}({sig}) -> {out_t} {{")
     L.append("  %zero = arith.constant 0.0 : f32")
-    L.append(f"  %init = arith.constant {init:.9e} : f32")
     if any(s.padding):
         L.append(f"  %xp = tensor.pad %x low[0, 0, {t}, {l}] high[0, 0, {b}, {r}] {{")
         L.append("  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
@@ -40,22 +38,14 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     else:
         xp = "%x"
     L.append(f"  %e = tensor.empty() : {out_t}")
-    if bias is not None:
-        L.append("  %acc = linalg.generic {indexing_maps = [affine_map<(n, k, i, j) -> (k)>, "
-                 "affine_map<(n, k, i, j) -> (n, k, i, j)>], iterator_types = "
-                 "[\"parallel\", \"parallel\", \"parallel\", \"parallel\"]} "
-                 f"ins(%bias : {args[1]}) outs(%e : {out_t}) {{")
-        L.append("  ^bb0(%bv: f32, %o: f32):")
-        L.append("    linalg.yield %bv : f32")
-        L.append(f"  }} -> {out_t}")
-    else:
-        L.append(f"  %acc = linalg.fill ins(%init : f32) outs(%e : {out_t}) -> {out_t}")
+    # Zero init, bias added afterwards (fused by IREE): a bias-broadcast init is folded into a
+    # constant global for small outputs, which IREE 3.13 rejects or miscompiles (pattern_conv.py).
+    L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%e : {out_t}) -> {out_t}")
     attrs = (f"{{dilations = dense<[{s.dilation[0]}, {s.dilation[1]}]> : tensor<2xi64>, "
              f"strides = dense<[{s.stride[0]}, {s.stride[1]}]> : tensor<2xi64>}}")
     if s.groups == 1:
         L.append(f"  %y = linalg.conv_2d_nchw_fchw {attrs} ins({xp}, %w : tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>, "
                  f"{args[0]}) outs(%acc : {out_t}) -> {out_t}")
-        L.append(f"  return %y : {out_t}")
     else:
         g = s.groups
         L.append(f"  %xg = tensor.expand_shape {xp} [[0], [1, 2], [3], [4]] output_shape [{s.N}, {g}, {s.Cg}, {s.Hp}, {s.Wp}] "
@@ -68,6 +58,18 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
         L.append(f"  %yg = linalg.conv_2d_ngchw_gfchw {attrs} ins(%xg, %wg : tensor<{s.N}x{g}x{s.Cg}x{s.Hp}x{s.Wp}xf32>, "
                  f"tensor<{g}x{s.Kg}x{s.Cg}x3x3xf32>) outs(%accg : {og}) -> {og}")
         L.append(f"  %y = tensor.collapse_shape %yg [[0], [1, 2], [3], [4]] : {og} into {out_t}")
+    if bias is not None:
+        L.append(f"  %e2 = tensor.empty() : {out_t}")
+        L.append("  %yb = linalg.generic {indexing_maps = [affine_map<(n, k, i, j) -> (n, k, i, j)>, "
+                 "affine_map<(n, k, i, j) -> (k)>, affine_map<(n, k, i, j) -> (n, k, i, j)>], iterator_types = "
+                 "[\"parallel\", \"parallel\", \"parallel\", \"parallel\"]} "
+                 f"ins(%y, %bias : {out_t}, {args[1]}) outs(%e2 : {out_t}) {{")
+        L.append("  ^bb0(%a: f32, %bv: f32, %o: f32):")
+        L.append("    %ab = arith.addf %a, %bv : f32")
+        L.append("    linalg.yield %ab : f32")
+        L.append(f"  }} -> {out_t}")
+        L.append(f"  return %yb : {out_t}")
+    else:
         L.append(f"  return %y : {out_t}")
     L.append("}")
     return LoweredConv(func_name, spec, "\n".join(L) + "\n", consts, args,

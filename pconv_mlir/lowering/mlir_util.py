@@ -28,15 +28,3 @@ def dense_attr(a: np.ndarray) -> str:
         a = a.astype(a.dtype.newbyteorder("<"))
     return f'dense<"0x{a.tobytes().hex().upper()}"> : {array_type(a)}'
 
-
-def uniform_bias(bias) -> tuple[np.ndarray | None, float]:
-    """(bias, init): a bias whose entries are all equal (zero included) becomes ``(None, value)``
-    for a scalar ``linalg.fill`` init. IREE 3.13's SPIR-V codegen fails on, and fused in a
-    larger dispatch miscompiles, a single-pixel conv/matmul whose init broadcasts a splat
-    constant (ResNet-50 layer4 at 32x32 on lavapipe gave rel err 3.1)."""
-    if bias is None:
-        return None, 0.0
-    b = np.asarray(bias, np.float32).reshape(-1)
-    if b.size and np.all(b == b[0]):
-        return None, float(b[0])
-    return bias, 0.0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlir_util import array_type, tensor_type, uniform_bias
+from .mlir_util import array_type, tensor_type
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 
 __all__ = ["PatternPlan", "plan_pattern_conv", "plan_packed", "emit_pattern_conv", "emit_packed_conv",
@@ -249,6 +249,17 @@ def _generic(L, maps, iters, ins, in_types, out, out_type, args, body, res="%r")
     L.append(f"  }} -> {out_type}")
 
 
+def _add_bias(L, value: str, value_t: str, bias_t: str, res: str) -> None:
+    """``res = value + bias`` over [nb, G, pixels...] (bias [nb, G]): an elementwise consumer
+    of the GEMM that IREE fuses into its dispatch."""
+    rank = value_t.count("x")
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    full, bg = f"affine_map<({dims}) -> ({dims})>", f"affine_map<({dims}) -> (d0, d1)>"
+    L.append(f"  {res}_e = tensor.empty() : {value_t}")
+    _generic(L, [full, bg, full], [_PAR] * rank, [value, "%bias"], [value_t, bias_t], f"{res}_e", value_t,
+             ["%a: f32", "%bv: f32", "%o: f32"], ["%ab = arith.addf %a, %bv : f32", "linalg.yield %ab : f32"], res=res)
+
+
 def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chunk_bytes: int | None = None,
           max_chunks: int = 32, chunk_above_bytes: int = 1 << 20) -> LoweredConv:
     s = plan.spec
@@ -258,7 +269,6 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     sh, sw = s.stride
     pt, pl, pb, pr = s.padding
     wp, tc, tt = arrays
-    bias, init = uniform_bias(bias)
     dy, dx = (tt // 3) * dh, (tt % 3) * dw
     flat = formulation in ("rows", "direct") and (sh, sw) == (1, 1)
     direct = formulation == "direct"
@@ -299,8 +309,7 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     T = dict(zip(an, arg_types))
     sig = ", ".join([f"%x: {s.in_type}"] + [f"{n}: {t}" for n, t in zip(an, arg_types)])
     out_t = s.out_type
-    L = [f"func.func private @{func_name}({sig}) -> {out_t} {{", "  %zero = arith.constant 0.0 : f32",
-         f"  %init = arith.constant {init:.9e} : f32"]
+    L = [f"func.func private @{func_name}({sig}) -> {out_t} {{", "  %zero = arith.constant 0.0 : f32"]
     xpt = tensor_type((N, C, Hp2, Wp), "f32")
     if pt or pl or pb or pr or extra:
         L += [f"  %xp = tensor.pad %x low[0, 0, {pt}, {pl}] high[0, 0, {pb + extra}, {pr}] {{",
@@ -314,15 +323,14 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     if flat:
         xft = tensor_type((N, C, Hp2 * Wp), "f32")
         L.append(f"  %xf = tensor.collapse_shape {xp} [[0], [1], [2, 3]] : {xpt} into {xft}")
-    # Accumulator init [nb, G, N, OH, Qw]: bias or zero.
+    # Accumulator [nb, G, N, OH, Qw], zero-initialised; the bias is added after the GEMM (an
+    # elementwise consumer IREE fuses into the matmul dispatch). A bias-broadcast init is
+    # folded by IREE's const-eval into a constant global when the output is small, and IREE
+    # 3.13 then fails ("write affecting operations on global resources ...", llvm-cpu and
+    # SPIR-V) or, fused, miscompiles it (ResNet-50 layer4 at 32x32 on lavapipe: rel err 3.1).
     acc_t = tensor_type((nb, G, N, OH, Qw), "f32")
     L.append(f"  %ae = tensor.empty() : {acc_t}")
-    if bias is not None:
-        _generic(L, ["affine_map<(b, g, n, i, j) -> (b, g)>", "affine_map<(b, g, n, i, j) -> (b, g, n, i, j)>"],
-                 [_PAR] * 5, ["%bias"], [T["%bias"]], "%ae", acc_t, ["%bv: f32", "%o: f32"],
-                 ["linalg.yield %bv : f32"], res="%acc")
-    else:
-        L.append(f"  %acc = linalg.fill ins(%init : f32) outs(%ae : {acc_t}) -> {acc_t}")
+    L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%ae : {acc_t}) -> {acc_t}")
     # Index computation of one input element for (b, r) at pixel (n, i, j).
     def tab_reads(names, bdim, rdim):
         out = [f"%tb = linalg.index {bdim} : index", f"%tr = linalg.index {rdim} : index"]
@@ -400,15 +408,14 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
             mt = tensor_type((nb, G, N * Qc), "f32")
             L.append(f"  %cgc{ci} = tensor.collapse_shape %cg{ci} [[0], [1], [2, 3]] : {gt} into {rt}")
             L.append(f"  %cae{ci} = tensor.empty() : {mt}")
-            if bias is not None:
-                _generic(L, ["affine_map<(b, g, p) -> (b, g)>", "affine_map<(b, g, p) -> (b, g, p)>"], [_PAR] * 3,
-                         ["%bias"], [T["%bias"]], f"%cae{ci}", mt, ["%bv: f32", "%o: f32"],
-                         ["linalg.yield %bv : f32"], res=f"%cacc{ci}")
-            else:
-                L.append(f"  %cacc{ci} = linalg.fill ins(%init : f32) outs(%cae{ci} : {mt}) -> {mt}")
+            L.append(f"  %cacc{ci} = linalg.fill ins(%zero : f32) outs(%cae{ci} : {mt}) -> {mt}")
             ct = tensor_type((nb, G, N, Qc), "f32")
-            L += [f"  %cmm{ci} = linalg.batch_matmul ins(%wp, %cgc{ci} : {T['%wp']}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}",
-                  f"  %cmc{ci} = tensor.expand_shape %cmm{ci} [[0], [1], [2, 3]] output_shape [{nb}, {G}, {N}, {Qc}] "
+            L.append(f"  %cmm{ci} = linalg.batch_matmul ins(%wp, %cgc{ci} : {T['%wp']}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}")
+            cmm = f"%cmm{ci}"
+            if bias is not None:
+                _add_bias(L, cmm, mt, T["%bias"], f"%cmb{ci}")
+                cmm = f"%cmb{ci}"
+            L += [f"  %cmc{ci} = tensor.expand_shape {cmm} [[0], [1], [2, 3]] output_shape [{nb}, {G}, {N}, {Qc}] "
                   f": {mt} into {ct}",
                   f"  %cfull{ci + 1} = tensor.insert_slice %cmc{ci} into %cfull{ci}[0, 0, 0, {q0}] [{nb}, {G}, {N}, {Qc}] "
                   f"[1, 1, 1, 1] : {ct} into {full_t}"]
@@ -459,12 +466,20 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
         mt = tensor_type((nb, G, P), "f32")
         L += [f"  %gc = tensor.collapse_shape %g {gcollapse} : {gt} into {rt}",
               f"  %accc = tensor.collapse_shape %acc [[0], [1], [2, 3, 4]] : {acc_t} into {mt}",
-              f"  %mm = linalg.batch_matmul ins(%wp, %gc : {T['%wp']}, {rt}) outs(%accc : {mt}) -> {mt}",
-              f"  %mm5 = tensor.expand_shape %mm [[0], [1], [2, 3, 4]] output_shape [{nb}, {G}, {N}, {OH}, {Qw}] "
-              f": {mt} into {acc_t}"]
+              f"  %mm = linalg.batch_matmul ins(%wp, %gc : {T['%wp']}, {rt}) outs(%accc : {mt}) -> {mt}"]
+        mm3 = "%mm"
+        if bias is not None:
+            _add_bias(L, mm3, mt, T["%bias"], "%mmb")
+            mm3 = "%mmb"
+        L.append(f"  %mm5 = tensor.expand_shape {mm3} [[0], [1], [2, 3, 4]] output_shape [{nb}, {G}, {N}, {OH}, {Qw}] "
+                 f": {mt} into {acc_t}")
+    mm = "%mm5"
+    if bias is not None and direct:  # the GEMM formulations added it after their matmuls
+        _add_bias(L, "%mm5", acc_t, T["%bias"], "%mm5b")
+        mm = "%mm5b"
     # Epilogue: [nb, G, N, OH, Qw] -> [N, K, OH, OW] in the original filter order.
     m4t = tensor_type((nb * G, N, OH, Qw), "f32")
-    L.append(f"  %m4 = tensor.collapse_shape %mm5 [[0, 1], [2], [3], [4]] : {acc_t} into {m4t}")
+    L.append(f"  %m4 = tensor.collapse_shape {mm} [[0, 1], [2], [3], [4]] : {acc_t} into {m4t}")
     if identity:
         src_t = tensor_type((s.K, N, OH, OW), "f32")
         if s.K != nb * G or Qw != OW:

@@ -245,13 +245,13 @@ PIPELINES = {
 def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: str) -> tuple[bytes, list[str]]:
     """(vmfb, lowering of each lowered pconv op) for ``net`` through ``PIPELINES[pipeline]``."""
     import pconv_mlir
-    from pconv_mlir.compiler import CLEANUP_PIPELINE, DENSE_FLAGS, import_model
+    from pconv_mlir.compiler import CLEANUP_PIPELINE, import_model
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.ir import ir
     from pconv_mlir.pass_infra import ops_named
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.pipeline import build_pass_manager
-    from pconv_mlir.targets import compile_mlir
+    from pconv_mlir.targets import compile_mlir, get_target
 
     if PIPELINES[pipeline] is None:
         compiled = pconv_mlir.compile(net, xs, target=target)
@@ -265,7 +265,7 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
                     if LOWERING_ATTR in op.attributes and "conv" in str(op.attributes["callee"])]
         build_pass_manager(CLEANUP_PIPELINE, ctx).run(module.operation)
         text = str(module)
-    return compile_mlir(text, target, extra_flags=DENSE_FLAGS), lowering
+    return compile_mlir(text, target, extra_flags=get_target(target).dense_flags), lowering
 
 
 def check_network(cases: list[Case], target: str = "llvm-cpu", pipeline: str = "compile",
@@ -383,6 +383,28 @@ def test_vulkan_single_pixel_uniform_bias(pipeline):
     vmfb, _ = compile_with(net, [x], "vulkan-lavapipe", pipeline)
     got = load_module(vmfb, device="vulkan").run(x.numpy())[0]
     assert rel_err(got, want) <= TOLERANCE
+
+
+@needs_vulkan
+def test_vulkan_dense_conv_without_im2col():
+    """A dense 10->27 3x3 conv with bias on 9x5 (found by scripts/differential_long.py): IREE
+    3.13's im2col path gives rel err 32 for it on SPIR-V, so Vulkan targets compile the convs
+    pconv leaves dense without `--iree-global-opt-use-im2col-for-convs` (llvm-cpu keeps it)."""
+    case = Case("dense", 1, 9, 5, [ConvSpec(10, 27, padding=0, prune="dense")], seed=67)
+    results = check_network([case], target="vulkan-lavapipe")
+    assert all(r.ok for r in results), _failures(results)
+
+
+def test_single_pixel_output_with_bias():
+    """16->15 pattern conv, stride 2, on 4x4 (one output pixel), random bias, packed pipeline
+    (found by scripts/differential_long.py): with the bias broadcast as the GEMM's init,
+    IREE 3.13 const-folds that init into a global and fails on llvm-cpu too ('write affecting
+    operations on global resources ...'); the emitters add the bias after the GEMM."""
+    case = Case("pattern", 1, 4, 4, [ConvSpec(16, 15, stride=2, padding=0, library=((2, 3, 4, 8),), group_size=8,
+                                              keep=0.25)], seed=100001)
+    results = check_network([case], pipeline="packed")
+    assert all(r.ok for r in results), _failures(results)
+    assert results[0].lowering[0].startswith("pattern"), results[0].lowering
 
 
 def test_strided_conv_unused_columns():
