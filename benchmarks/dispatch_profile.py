@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import pconv_mlir  # noqa: E402
 from model_bench import INPUTS, build  # noqa: E402
 from pconv_mlir.lowering.harness import rel_err  # noqa: E402
+from pconv_mlir.provenance import repo_commit  # noqa: E402
 
 
 def iree_tool(name: str) -> str:
@@ -121,7 +122,7 @@ def main() -> int:
         b["wall_ms"] = float(np.median(b.pop("wall")))
         b["dispatch_ms"] = sum(d["ms"] for d in b["dispatches"])
         b["outside_ms"] = b["wall_ms"] - b["dispatch_ms"]
-    meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    meta = {"commit": repo_commit(), "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "model": args.model, "input": list(shape), "group_size": args.group_size, "target": args.target,
             "device": device, "iterations": args.iterations, "rounds": args.rounds,
             "command": "python benchmarks/dispatch_profile.py " + " ".join(sys.argv[1:])}
@@ -131,7 +132,7 @@ def main() -> int:
     d, s = builds["iree-dense"], builds["pconv"]
     lines = [f"# Per-dispatch profile: {args.model} {list(shape)}, G={args.group_size}, {args.target} ({device}), "
              f"{meta['date']}", "",
-             f"{meta['machine']}. Command: `{meta['command']}`. Both builds match PyTorch (rel err dense "
+             f"{meta['machine']}, commit {meta['commit']}. Command: `{meta['command']}`. Both builds match PyTorch (rel err dense "
              f"{d['rel_err']:.1e}, pconv {s['rel_err']:.1e}). Dispatch times from IREE's HAL profiler "
              f"(`iree-profile dispatch`), mean per inference over {args.iterations} runs; wall time: median of "
              f"{args.rounds} interleaved unprofiled runs of iree-benchmark-module. The profiled runs carry the "

@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 import pconv_mlir  # noqa: E402
 from pconv_mlir.lowering.harness import bench_vmfb, rel_err  # noqa: E402
 from pconv_mlir.models import build_model  # noqa: E402
+from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import bench, load_module  # noqa: E402
 from pconv_mlir.synthetic import pattern_prune_model  # noqa: E402
 
@@ -91,7 +92,7 @@ def main() -> int:
                                     for t in threads}
                 print(json.dumps(entry), flush=True)
                 rows.append(entry)
-    meta = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} {platform.processor()}, "
+    meta = {"commit": repo_commit(), "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} {platform.processor()}, "
             f"{os.cpu_count()} cores", "iree": "3.13.0", "rounds": args.rounds,
             "sparsity": "8 patterns, 1/3.6 kernels kept (8x fewer 3x3 MACs), random projection"}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -99,7 +100,7 @@ def main() -> int:
         json.dump({"meta": meta, "results": rows}, f, indent=2)
     meta["target"] = args.target
     lines = [f"# Whole models: pconv vs IREE dense ({args.target}), {meta['date']}", "",
-             f"{meta['machine']}; {meta['sparsity']}; dense = IREE with the target's best dense flags "
+             f"{meta['machine']}, commit {meta['commit']}; {meta['sparsity']}; dense = IREE with the target's best dense flags "
              f"(`--iree-global-opt-use-im2col-for-convs` on llvm-cpu, none on Vulkan); "
              f"medians of {args.rounds} interleaved rounds of "
              f"{'pconv_mlir.runtime.bench on the Vulkan device' if vulkan else 'iree-benchmark-module'}. Command: "

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "test" / "python"))
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
 import test_differential as td  # noqa: E402
+from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import vulkan_available  # noqa: E402
 
 PIPELINE_ORDER = ("force", "packed", "compile")
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     vulkan = args.vulkan_every > 0 and vulkan_available()
     results: list[dict] = []
     t0 = time.perf_counter()
+    commit = repo_commit()
     counter = {"n": 0}
 
     def log(msg):
@@ -99,6 +101,7 @@ def main(argv=None) -> int:
         doc = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
+            "commit": commit,
             "finished": done,
             "seed": args.seed,
             "tolerance": td.TOLERANCE,

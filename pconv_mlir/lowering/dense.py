@@ -7,6 +7,8 @@ import numpy as np
 from .spec import ConvSpec, LoweredConv
 from .mlir_util import tensor_type
 
+SMALL_OUTPUT_PIXELS = 16  # N*OH*OW at or below which the bias is added after the conv
+
 __all__ = ["emit_dense_conv"]
 
 
@@ -38,9 +40,21 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     else:
         xp = "%x"
     L.append(f"  %e = tensor.empty() : {out_t}")
-    # Zero init, bias added afterwards (fused by IREE): a bias-broadcast init is folded into a
-    # constant global for small outputs, which IREE 3.13 rejects or miscompiles (pattern_conv.py).
-    L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%e : {out_t}) -> {out_t}")
+    # The bias is the conv's initial value (as torch-mlir emits it; IREE fuses it into the
+    # GEMM) except for tiny outputs: there IREE 3.13 const-folds the bias broadcast into a
+    # global and then fails or miscompiles (pattern_conv.py), so the bias is added afterwards.
+    # (Adding it afterwards everywhere cost VGG-16 12 extra dispatches, unfused on llvm-cpu.)
+    bias_init = bias is not None and s.N * s.OH * s.OW > SMALL_OUTPUT_PIXELS
+    if bias_init:
+        L.append("  %acc = linalg.generic {indexing_maps = [affine_map<(n, k, i, j) -> (k)>, "
+                 "affine_map<(n, k, i, j) -> (n, k, i, j)>], iterator_types = "
+                 "[\"parallel\", \"parallel\", \"parallel\", \"parallel\"]} "
+                 f"ins(%bias : {args[1]}) outs(%e : {out_t}) {{")
+        L.append("  ^bb0(%bv: f32, %o: f32):")
+        L.append("    linalg.yield %bv : f32")
+        L.append(f"  }} -> {out_t}")
+    else:
+        L.append(f"  %acc = linalg.fill ins(%zero : f32) outs(%e : {out_t}) -> {out_t}")
     attrs = (f"{{dilations = dense<[{s.dilation[0]}, {s.dilation[1]}]> : tensor<2xi64>, "
              f"strides = dense<[{s.stride[0]}, {s.stride[1]}]> : tensor<2xi64>}}")
     if s.groups == 1:
@@ -58,7 +72,7 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
         L.append(f"  %yg = linalg.conv_2d_ngchw_gfchw {attrs} ins(%xg, %wg : tensor<{s.N}x{g}x{s.Cg}x{s.Hp}x{s.Wp}xf32>, "
                  f"tensor<{g}x{s.Kg}x{s.Cg}x3x3xf32>) outs(%accg : {og}) -> {og}")
         L.append(f"  %y = tensor.collapse_shape %yg [[0], [1, 2], [3], [4]] : {og} into {out_t}")
-    if bias is not None:
+    if bias is not None and not bias_init:
         L.append(f"  %e2 = tensor.empty() : {out_t}")
         L.append("  %yb = linalg.generic {indexing_maps = [affine_map<(n, k, i, j) -> (n, k, i, j)>, "
                  "affine_map<(n, k, i, j) -> (k)>, affine_map<(n, k, i, j) -> (n, k, i, j)>], iterator_types = "
