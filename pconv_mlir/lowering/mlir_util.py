@@ -27,4 +27,3 @@ def dense_attr(a: np.ndarray) -> str:
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
     return f'dense<"0x{a.tobytes().hex().upper()}"> : {array_type(a)}'
-

@@ -118,6 +118,8 @@ MIN_CG = 8
 # ran 1.10 ms vs 0.80 ms dense; the bandwidth model above does not see that.
 MIN_MAC_REDUCTION = 2.0
 CHUNK_ABOVE_BYTES = 1 << 20
+CHUNK_BYTES = 131072
+MAX_CHUNKS = 32
 
 
 def _i32(a) -> np.ndarray:
@@ -127,7 +129,7 @@ def _i32(a) -> np.ndarray:
 def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None, group_size: int,
                       func_name: str, formulation: str = "auto", force: bool = False,
                       row_multiple: int = 8, min_speedup: float = 1.3,
-                      chunk_bytes: int | None = 131072, max_chunks: int = 32,
+                      chunk_bytes: int | None = CHUNK_BYTES, max_chunks: int = MAX_CHUNKS,
                       chunk_above_bytes: int | None = None) -> LoweredConv:
     """Lower one pattern-sparse 3x3 conv; raise PatternConvRefused to keep it dense.
 
@@ -192,7 +194,8 @@ def emit_packed_conv(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarr
     """Lower a conv given in the passes' compact form (see :func:`plan_packed`); same
     formulations, cost model and refusals as :func:`emit_pattern_conv`."""
     plan, arrays = plan_packed(spec, weights, row_channels, row_taps, row_multiple)
-    return _emit_if_profitable(plan, arrays, bias, func_name, "auto", force, min_speedup, 131072, 32, None)
+    return _emit_if_profitable(plan, arrays, bias, func_name, "auto", force, min_speedup, CHUNK_BYTES, MAX_CHUNKS,
+                               None)
 
 
 def _emit_if_profitable(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, force: bool,
