@@ -23,6 +23,8 @@ def emit_dense_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None,
     pt = f"tensor<{s.N}x{s.C}x{s.Hp}x{s.Wp}xf32>"
     out_t = s.out_type
     consts = [w]
+    if bias is not None and not np.any(bias):
+        bias = None  # a zero bias (convs followed by BN) is a zero fill, as torch-mlir emits it
     args = [tensor_type(w.shape, "f32")]
     if bias is not None:
         consts.append(np.ascontiguousarray(bias, dtype=np.float32).reshape(s.K))

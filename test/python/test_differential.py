@@ -97,17 +97,21 @@ def conv_case(draw, kind: str | None = None, max_channels: int = 24) -> Case:
     if kind == "chain":
         c0 = draw(st.integers(1, 12))
         n = draw(st.integers(2, 3))
-        convs = []
-        c = c0
-        for _ in range(n):
-            k = draw(st.integers(1, 24))
-            spec = ConvSpec(c, k, padding=draw(st.integers(0, 2)), stride=draw(st.sampled_from((1, 1, 2))),
-                            bias=draw(st.booleans()))
-            convs.append(draw(pattern_prune(spec)))
-            c = k
-        pool = draw(st.booleans())
         h = draw(st.integers(8, 14))
         w = draw(st.integers(8, 14))
+        pool = draw(st.booleans())
+        convs = []
+        c, extent = c0, min(h, w)
+        for i in range(n):
+            k = draw(st.integers(1, 24))
+            if i == 1 and pool and extent >= 2:
+                extent //= 2
+            # Enough padding that the 3x3 window fits the (shrinking) input: PyTorch rejects it otherwise.
+            padding = max(draw(st.integers(0, 2)), -(-(3 - extent) // 2))
+            stride = draw(st.sampled_from((1, 1, 2)))
+            spec = ConvSpec(c, k, padding=padding, stride=stride, bias=draw(st.booleans()))
+            convs.append(draw(pattern_prune(spec)))
+            c, extent = k, (extent + 2 * padding - 3) // stride + 1
         return Case(kind, batch, h, w, convs, pool=pool, seed=seed)
     c = draw(st.integers(1, max_channels))
     kernel = 3
