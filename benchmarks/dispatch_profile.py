@@ -87,6 +87,9 @@ def main() -> int:
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--top", type=int, default=12)
+    p.add_argument("--dense-extra-flags", default="",
+                   help="iree-compile flags added to the dense build only (e.g. "
+                        "--iree-global-opt-use-im2col-for-convs on Vulkan, which the target leaves out)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     device = args.device or ("vulkan" if args.target.startswith("vulkan") else "local-sync")
@@ -102,7 +105,8 @@ def main() -> int:
         np.save(x_path, x.numpy())
         for name, dense in (("iree-dense", True), ("pconv", False)):
             t0 = time.perf_counter()
-            compiled = pconv_mlir.compile(model, [x], target=args.target, dense=dense)
+            extra = tuple(args.dense_extra_flags.split()) if dense else ()
+            compiled = pconv_mlir.compile(model, [x], target=args.target, dense=dense, extra_flags=extra)
             compile_s = time.perf_counter() - t0
             err = rel_err(compiled.run(x.numpy(), device=device), want)
             if err > 1e-4:
@@ -124,7 +128,7 @@ def main() -> int:
         b["outside_ms"] = b["wall_ms"] - b["dispatch_ms"]
     meta = {"commit": repo_commit(), "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "model": args.model, "input": list(shape), "group_size": args.group_size, "target": args.target,
-            "device": device, "iterations": args.iterations, "rounds": args.rounds,
+            "device": device, "dense_extra_flags": args.dense_extra_flags, "iterations": args.iterations, "rounds": args.rounds,
             "command": "python benchmarks/dispatch_profile.py " + " ".join(sys.argv[1:])}
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".json", "w") as f:
@@ -132,7 +136,8 @@ def main() -> int:
     d, s = builds["iree-dense"], builds["pconv"]
     lines = [f"# Per-dispatch profile: {args.model} {list(shape)}, G={args.group_size}, {args.target} ({device}), "
              f"{meta['date']}", "",
-             f"{meta['machine']}, commit {meta['commit']}. Command: `{meta['command']}`. Both builds match PyTorch (rel err dense "
+             f"{meta['machine']}, commit {meta['commit']}. Command: `{meta['command']}`. Dense build: IREE with the "
+             f"target's dense flags{' + ' + args.dense_extra_flags if args.dense_extra_flags else ''}. Both builds match PyTorch (rel err dense "
              f"{d['rel_err']:.1e}, pconv {s['rel_err']:.1e}). Dispatch times from IREE's HAL profiler "
              f"(`iree-profile dispatch`), mean per inference over {args.iterations} runs; wall time: median of "
              f"{args.rounds} interleaved unprofiled runs of iree-benchmark-module. The profiled runs carry the "
