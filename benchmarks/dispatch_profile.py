@@ -92,6 +92,7 @@ def main() -> int:
                         "--iree-global-opt-use-im2col-for-convs on Vulkan, which the target leaves out)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    commit = repo_commit()  # the code this run loads (files may change while it runs)
     device = args.device or ("vulkan" if args.target.startswith("vulkan") else "local-sync")
     shape = tuple(int(v) for v in args.input.split(",")) if args.input else INPUTS[args.model]
     out = args.out or os.path.join(ROOT, "results", f"dispatch_profile_{args.model}_{args.target}")
@@ -126,7 +127,7 @@ def main() -> int:
         b["wall_ms"] = float(np.median(b.pop("wall")))
         b["dispatch_ms"] = sum(d["ms"] for d in b["dispatches"])
         b["outside_ms"] = b["wall_ms"] - b["dispatch_ms"]
-    meta = {"commit": repo_commit(), "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "model": args.model, "input": list(shape), "group_size": args.group_size, "target": args.target,
             "device": device, "dense_extra_flags": args.dense_extra_flags, "iterations": args.iterations, "rounds": args.rounds,
             "command": "python benchmarks/dispatch_profile.py " + " ".join(sys.argv[1:])}

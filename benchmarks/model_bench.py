@@ -55,6 +55,7 @@ def main() -> int:
                    "Vulkan device; --threads is then ignored)")
     p.add_argument("--out", default=os.path.join(ROOT, "results", "model_bench"))
     args = p.parse_args()
+    commit = repo_commit()  # the code this run loads (files may change while it runs)
     vulkan = args.target.startswith("vulkan")
     threads = [0] if vulkan else [int(t) for t in args.threads.split(",")]
     rows = []
@@ -92,7 +93,7 @@ def main() -> int:
                                     for t in threads}
                 print(json.dumps(entry), flush=True)
                 rows.append(entry)
-    meta = {"commit": repo_commit(), "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} {platform.processor()}, "
+    meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} {platform.processor()}, "
             f"{os.cpu_count()} cores", "iree": "3.13.0", "rounds": args.rounds,
             "sparsity": "8 patterns, 1/3.6 kernels kept (8x fewer 3x3 MACs), random projection"}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
