@@ -85,6 +85,9 @@ def build_packed(op: ir.Operation, packed: PackedWeights, geometry: ConvGeometry
                                    operands=[op.operands[0], pw, bias], attributes=attrs)
 
 
+DEFAULT_GROUP_SIZE = 8  # filters per group when a conv has no shared structure
+
+
 @dataclasses.dataclass
 class CompactWeights(PconvPass):
     name: ClassVar[str] = "pconv-compact-weights"
@@ -101,7 +104,7 @@ class CompactWeights(PconvPass):
                 continue
             ids = kernel_patterns(op)
             own = ir.IntegerAttr(op.attributes["group_size"]).value
-            g = self.group_size or (own if own > 1 else 8)
+            g = self.group_size or (own if own > 1 else DEFAULT_GROUP_SIZE)
             packed = pack(weight, ids, library(op), min(g, ids.shape[0]))
             if ids.size * 9 < self.min_mac_reduction * packed.macs_per_pixel:
                 continue
