@@ -2,7 +2,7 @@
 
 Each ``pconv.packed_conv2d`` becomes a call to a private function built by
 :mod:`pconv_mlir.lowering` (one gather of each filter group's (channel, tap) rows, one
-batched GEMM over groups, bias as the accumulator's initial value); the packed weights and row
+batched GEMM over groups, the bias added after it); the packed weights and row
 tables go to the emitter as the passes laid them out and become
 constants passed to it. Where the emitter's cost model predicts no gain over dense (option
 ``force`` overrides), and for a ``pconv.conv2d`` left unpacked, the conv gets the
