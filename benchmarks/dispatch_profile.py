@@ -88,8 +88,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--top", type=int, default=12)
     p.add_argument("--dense-extra-flags", default="",
-                   help="iree-compile flags added to the dense build only (e.g. "
-                        "--iree-global-opt-use-im2col-for-convs on Vulkan, which the target leaves out)")
+                   help="iree-compile flags added to the dense build only (a dense variant to compare with)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     commit = repo_commit()  # the code this run loads (files may change while it runs)

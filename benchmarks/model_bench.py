@@ -4,7 +4,7 @@
 For each model and group size G: random pattern projection (8-pattern library, 1/3.6 of
 kernels kept, G consecutive filters sharing structure; `pconv_mlir.synthetic`), compiled by
 `pconv_mlir.compile` (pconv passes) and with `dense=True` (IREE alone, with the target's best
-dense flags: `--iree-global-opt-use-im2col-for-convs` on llvm-cpu). Both are checked against PyTorch
+dense flags: `--iree-global-opt-use-im2col-for-convs`). Both are checked against PyTorch
 (rel err = max|out - torch| / max|torch| <= 1e-4) before timing. Timing: iree-benchmark-module,
 1 thread (local-sync) and all threads (local-task), rounds interleaved dense/pconv, medians.
 
@@ -102,7 +102,7 @@ def main() -> int:
     meta["target"] = args.target
     lines = [f"# Whole models: pconv vs IREE dense ({args.target}), {meta['date']}", "",
              f"{meta['machine']}, commit {meta['commit']}; {meta['sparsity']}; dense = IREE with the target's best dense flags "
-             f"(`--iree-global-opt-use-im2col-for-convs` on llvm-cpu, none on Vulkan); "
+             f"(`--iree-global-opt-use-im2col-for-convs`); "
              f"medians of {args.rounds} interleaved rounds of "
              f"{'pconv_mlir.runtime.bench on the Vulkan device' if vulkan else 'iree-benchmark-module'}. Command: "
              f"`python benchmarks/model_bench.py {' '.join(sys.argv[1:])}`. threads 0 = the Vulkan device.", "",
