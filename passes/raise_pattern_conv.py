@@ -28,7 +28,7 @@ import numpy as np
 
 from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
+from pconv_mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, int_list, ops_named
 from pconv_mlir.patterns import match_kernel_patterns
 from pconv_mlir.pconv_ops import largest_shared_group
 
@@ -53,10 +53,6 @@ class ConvMatch:
     library: list[tuple[int, ...]]
     kernel_patterns: np.ndarray
     group_size: int
-
-
-def _i64_list(attr: ir.Attribute) -> list[int]:
-    return [int(v) for v in np.array(ir.DenseIntElementsAttr(attr)).reshape(-1)]
 
 
 def _defining(value: ir.Value, name: str) -> ir.Operation | None:
@@ -137,8 +133,8 @@ def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
         return str(err)
     source, padding = _zero_padding(x)
     groups = ir.RankedTensorType(source.type).shape[1] if depthwise else 1
-    return ConvMatch(conv, source, w, bias, padding, _i64_list(conv.attributes["strides"]),
-                     _i64_list(conv.attributes["dilations"]), groups, library, ids,
+    return ConvMatch(conv, source, w, bias, padding, int_list(conv.attributes["strides"]),
+                     int_list(conv.attributes["dilations"]), groups, library, ids,
                      largest_shared_group(ids, groups))
 
 

@@ -25,7 +25,7 @@ import dataclasses
 from typing import ClassVar
 
 from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, ops_named
+from pconv_mlir.pass_infra import PconvPass, int_list, ops_named
 
 # op name -> (spatial dims of the input, spatial dims of the filter); outputs share the input's.
 CONV_LAYOUTS = {
@@ -38,9 +38,7 @@ CONV_LAYOUTS = {
 
 
 def _pair(op: ir.Operation, name: str) -> list[int]:
-    if name not in op.attributes:
-        return [1, 1]
-    return [int(v) for v in ir.DenseIntElementsAttr(op.attributes[name])]
+    return int_list(op.attributes[name]) if name in op.attributes else [1, 1]
 
 
 def needed_extent(op: ir.Operation) -> list[int] | None:

@@ -85,6 +85,11 @@ def discardable_attributes(op: ir.Operation) -> dict[str, ir.Attribute]:
     return {attrs[i].name: attrs[i].attr for i in range(len(attrs)) if "." in attrs[i].name}
 
 
+def int_list(attr: ir.Attribute) -> list[int]:
+    """The integers of a dense integer elements attribute (e.g. a linalg conv's ``strides``)."""
+    return [int(v) for v in ir.DenseIntElementsAttr(attr)]
+
+
 def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
     """All operations under ``root`` with one of ``names``, in pre-order, collected first
     so callers may rewrite while iterating."""
