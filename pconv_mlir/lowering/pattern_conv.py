@@ -99,7 +99,7 @@ def _bmm_rate(G: int) -> float:
 def predict_times(plan: PatternPlan) -> dict:
     """Predicted seconds for dense, the batch-matmul formulation and the direct formulation."""
     s = plan.spec
-    flat_w = s.Wp if s.stride == (1, 1) else s.OW
+    flat_w = s.OW if s.stride != (1, 1) or exact_rows_ok(s) else s.Wp
     P = s.N * s.OH * flat_w
     bmm_macs = plan.nb * plan.Gmax * plan.Rmax * P
     t_dense = s.dense_macs / DENSE_MAC_RATE + DISPATCH_S
@@ -111,6 +111,13 @@ def predict_times(plan: PatternPlan) -> dict:
 def predict_speedup(plan: PatternPlan) -> float:
     t = predict_times(plan)
     return t["dense"] / t["bmm"]
+
+
+def exact_rows_ok(s: ConvSpec) -> bool:
+    """Stride-1 convs whose output is as wide as the input (``pl + pr == 2 * dilation``, e.g.
+    3x3 pad 1) take the masked rows layout: rows over exactly the output pixels."""
+    pl, pr = s.padding[1], s.padding[3]
+    return s.stride == (1, 1) and pl + pr == 2 * s.dilation[1] and s.W >= max(pl, pr)
 
 
 MIN_CG = 8
@@ -282,9 +289,15 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     dy, dx = (tt // 3) * dh, (tt % 3) * dw
     flat = formulation in ("rows", "direct") and (sh, sw) == (1, 1)
     direct = formulation == "direct"
-    Hp, Wp = s.Hp, s.Wp
-    extra = -(-(2 * dw) // Wp) if flat else 0  # zero rows so every shifted slice is in bounds
-    Hp2 = Hp + extra
+    # Masked rows: the input is padded in H only (one more zero row above and below, so every
+    # shifted slice is in bounds) and flattened, so row (c, dy, dx) over the OUTPUT pixels
+    # q = i*W + j is the contiguous slice starting at (dy + 1)*W + dx - pl; the elements that
+    # wrap around a row edge (where the width padding would be) are zeroed by a mask[dx, q]. Computing over the padded width instead (q = i*Wp + j, then
+    # slicing) costs Wp/W more MACs: 1.25x at 8x8, 1.5x at 4x4, 2x at 2x2.
+    exact = flat and not direct and exact_rows_ok(s)
+    Hp, Wp = s.Hp, (s.W if exact else s.Wp)
+    extra = -(-(2 * dw) // Wp) if flat and not exact else 0  # zero rows so every shifted slice is in bounds
+    Hp2 = Hp + extra + (2 if exact else 0)
     Qw = Wp if flat else OW
     P = N * OH * Qw
     chunks = 1
@@ -301,7 +314,12 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     consts = [wp, _i32(tc)]
     an = ["%wp", "%tc"]
     if flat:
-        consts.append(_i32(dy * Wp + dx)); an.append("%toff")
+        consts.append(_i32(dy * Wp + dx + (Wp - pl if exact else 0))); an.append("%toff")
+        if exact:
+            cols = np.arange(OH * OW) % OW
+            consts.append(_i32(tt % 3)); an.append("%tkx")
+            consts.append(_i32([(cols + kx * dw - pl >= 0) & (cols + kx * dw - pl < OW) for kx in range(3)]))
+            an.append("%cmask")
     else:
         consts += [_i32(dy), _i32(dx)]; an += ["%tdy", "%tdx"]
     if bias is not None:
@@ -321,7 +339,13 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     out_t = s.out_type
     L = [f"func.func private @{func_name}({sig}) -> {out_t} {{", "  %zero = arith.constant 0.0 : f32"]
     xpt = tensor_type((N, C, Hp2, Wp), "f32")
-    if pt or pl or pb or pr or extra:
+    if exact:
+        L += [f"  %xp = tensor.pad %x low[0, 0, {pt + 1}, 0] high[0, 0, {pb + 1}, 0] {{",
+              "  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):",
+              "    tensor.yield %zero : f32",
+              f"  }} : {s.in_type} to {xpt}"]
+        xp = "%xp"
+    elif pt or pl or pb or pr or extra:
         L += [f"  %xp = tensor.pad %x low[0, 0, {pt}, {pl}] high[0, 0, {pb + extra}, {pr}] {{",
               "  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):",
               "    tensor.yield %zero : f32",
@@ -353,6 +377,12 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
                 f"%wpc = arith.constant {Wp} : index", "%iw = arith.muli %i, %wpc : index",
                 "%q = arith.addi %iw, %j : index", "%p = arith.addi %o, %q : index",
                 f"%v = tensor.extract %xf[%n, %c, %p] : {xft}"]
+        if exact:  # zero what wrapped around a row edge: mask[dx, q]
+            tabs, tab_args = tabs + ["%tkx"], tab_args + ["%k32: i32"]
+            load[-1] = load[-1].replace("%v =", "%v0 =")
+            load += ["%k = arith.index_cast %k32 : i32 to index",
+                     f"%mk = tensor.extract %cmask[%k, %q] : {T['%cmask']}",
+                     "%mok = arith.cmpi ne, %mk, %z32 : i32", "%v = arith.select %mok, %v0, %zero : f32"]
     else:
         tabs, tab_args = ["%tc", "%tdy", "%tdx"], ["%c32: i32", "%y32: i32", "%x32: i32"]
         load = ["%c = arith.index_cast %c32 : i32 to index", "%dy = arith.index_cast %y32 : i32 to index",
@@ -366,7 +396,7 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
                  f"%v = tensor.extract {xp}[%n, %c, %h, %w] : {xpt}"]
     def fix(lines):
         # table values come from tensor.extract (already index-typed after cast)
-        rep = {"%c32": "%tc_v", "%o32": "%toff_v", "%y32": "%tdy_v", "%x32": "%tdx_v"}
+        rep = {"%c32": "%tc_v", "%o32": "%toff_v", "%y32": "%tdy_v", "%x32": "%tdx_v", "%k32": "%tkx_v"}
         out = []
         for ln in lines:
             for a, b2 in rep.items():
@@ -520,4 +550,5 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
              "gathered_rows": 0 if direct else nb * R, "gathered_elems": 0 if direct else nb * R * P,
              "packed_bytes": int(sum(c.nbytes for c in consts)), "kept_kernels": plan.nnz_kernels,
              "predicted_speedup": predict_speedup(plan), "pixel_chunks": chunks}
-    return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, arg_types, stats, formulation)
+    return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, arg_types, stats,
+                       "masked-rows" if exact else formulation)

@@ -3,10 +3,16 @@
 
 // A packed conv becomes a call to a private function of linalg ops; no pconv op is left.
 // CHECK-LABEL: func.func @packed
-// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "pattern
+// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "pattern (masked-rows, G=2)"}
 // CHECK-NOT: pconv.packed_conv2d
 // CHECK: func.func private @pconv_conv_1
-// CHECK: linalg.
+// A stride-1 conv as wide as its input: padded in H only, one more zero row above and below;
+// rows over exactly the 16 output pixels, the wrapped row edges masked by a [dx, pixel] table.
+// CHECK: tensor.pad %{{.*}} low[0, 0, 2, 0] high[0, 0, 2, 0]
+// CHECK: tensor.collapse_shape {{.*}} into tensor<1x1x32xf32>
+// CHECK: tensor.extract %{{.*}} : tensor<3x16xi32>
+// CHECK: arith.select
+// CHECK: linalg.batch_matmul {{.*}} -> tensor<1x2x16xf32>
 // Without force, a conv this small (one input channel) is kept dense by the cost model.
 // COST-LABEL: func.func @packed
 // COST: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "dense (
@@ -17,6 +23,23 @@ func.func @packed(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
   %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, group_size = 2 : i64, row_channels = dense<0> : tensor<1x2xi32>, row_taps = dense<[[4, 5]]> : tensor<1x2xi32>} : (tensor<1x1x4x4xf32>, tensor<1x2x2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
   return %y : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// Without padding the output is narrower than the input: rows over the input width (2 rows of 4
+// pixels for a 2x2 output, extra columns sliced off), no mask.
+// CHECK-LABEL: func.func @valid_conv
+// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "pattern (rows, G=2)"}
+// CHECK: func.func private @pconv_conv_1
+// CHECK-NOT: tensor<3x
+// CHECK: linalg.batch_matmul {{.*}} -> tensor<1x2x8xf32>
+// CHECK: tensor.extract_slice {{.*}} to tensor<2x1x2x2xf32>
+func.func @valid_conv(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x2x2xf32> {
+  %pw = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]]]> : tensor<1x2x2xf32>
+  %b = arith.constant dense<[0.5, -0.5]> : tensor<2xf32>
+  %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, group_size = 2 : i64, row_channels = dense<0> : tensor<1x2xi32>, row_taps = dense<[[4, 5]]> : tensor<1x2xi32>} : (tensor<1x1x4x4xf32>, tensor<1x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+  return %y : tensor<1x2x2x2xf32>
 }
 
 // -----

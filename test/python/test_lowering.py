@@ -39,6 +39,34 @@ CASES = [
 ]
 
 
+MASKED_ROWS_CASES = [
+    # id, spec kwargs, G: stride-1 convs whose output is as wide as the input
+    ("pad1_bias", dict(N=1, C=8, H=7, W=9, K=12), 4),
+    ("asym_pad_0_2", dict(N=1, C=8, H=6, W=5, K=8, padding=(0, 0, 2, 2)), 4),
+    ("dil2_pad2_batch2", dict(N=2, C=8, H=8, W=7, K=6, padding=2, dilation=2), 2),
+    ("width1", dict(N=1, C=8, H=5, W=1, K=8), 8),
+    ("tall_dilation", dict(N=1, C=8, H=9, W=4, K=8, padding=(2, 1, 2, 1), dilation=(2, 1)), 4),
+]
+
+
+@pytest.mark.parametrize("name,kw,G", MASKED_ROWS_CASES, ids=[c[0] for c in MASKED_ROWS_CASES])
+def test_masked_rows_exact_width(name, kw, G):
+    spec = ConvSpec(**kw)
+    w = random_pattern_weight(spec.K, spec.Cg, G, keep=0.5, seed=11)
+    b = np.random.default_rng(2).standard_normal(spec.K).astype(np.float32)
+    low = _check(spec, w, b, G)
+    assert low.formulation == "masked-rows"
+    # The GEMM runs over the output pixels only: no padded-width columns.
+    assert low.stats["macs"] == low.stats["blocks"] * low.stats["G"] * low.stats["rows_per_block"] * spec.N * spec.OH * spec.OW
+
+
+def test_masked_rows_in_pixel_chunks():
+    spec = ConvSpec(N=2, C=8, H=9, W=6, K=10)
+    w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
+    low = _check(spec, w, np.ones(10, np.float32), 4, chunk_bytes=1024, chunk_above_bytes=0)
+    assert low.formulation == "masked-rows" and low.stats["pixel_chunks"] > 1
+
+
 def test_pixel_chunks():
     spec = ConvSpec(N=2, C=8, H=9, W=6, K=10, padding=(1, 0, 2, 1), dilation=(1, 2))
     w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
