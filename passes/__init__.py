@@ -16,6 +16,7 @@ PASSES: dict[str, str] = {
     "pconv-eliminate-redundant-loads": "eliminate_redundant_loads",
     "pconv-lower-to-linalg": "lower_to_linalg",
     "pconv-trim-conv-inputs": "trim_conv_inputs",
+    "pconv-im2col-dense-convs": "im2col_dense_convs",
 }
 
 

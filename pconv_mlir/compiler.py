@@ -21,6 +21,14 @@ from pconv_mlir.ir import MLIRError, ir
 PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
                   "pconv-eliminate-redundant-loads,pconv-lower-to-linalg")
 CLEANUP_PIPELINE = "inline,symbol-dce,pconv-trim-conv-inputs,canonicalize,cse"
+# Targets whose IREE conv code is wrong on some shapes (Vulkan): pconv lowers the dense convs too.
+OWN_DENSE_CLEANUP_PIPELINE = ("inline,symbol-dce,pconv-trim-conv-inputs,pconv-im2col-dense-convs,inline,"
+                              "symbol-dce,canonicalize,cse")
+
+
+def cleanup_pipeline(target) -> str:
+    """The pipeline between the pconv passes and iree-compile for ``target`` (a Target)."""
+    return OWN_DENSE_CLEANUP_PIPELINE if target.im2col_dense_convs else CLEANUP_PIPELINE
 
 
 @dataclasses.dataclass
@@ -96,8 +104,11 @@ def _storage(op: ir.Operation, resources) -> dict:
             "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
 
 
-def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None) -> tuple[str, list[ConvReport]]:
-    """Run the pconv pipeline (none with ``dense``); return the lowered text and the report."""
+def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
+                     own_dense_convs: bool = False) -> tuple[str, list[ConvReport]]:
+    """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
+    ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
+    too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong."""
     from pconv_mlir.constants import ResourceTable
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.parsing import ParseRejected, parse_module
@@ -142,7 +153,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         for op in ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS):  # IREE need not see our tags
             if INDEX_ATTR in op.attributes:
                 del op.attributes[INDEX_ATTR]
-        build_pass_manager(CLEANUP_PIPELINE, ctx).run(module.operation)
+        build_pass_manager(OWN_DENSE_CLEANUP_PIPELINE if own_dense_convs and not dense else CLEANUP_PIPELINE,
+                           ctx).run(module.operation)
         text = str(module)
         if dump_dir:
             Path(dump_dir).mkdir(parents=True, exist_ok=True)
@@ -168,6 +180,7 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
         if example_inputs is None:
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
-    lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir)
+    lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
+                                       own_dense_convs=get_target(target).im2col_dense_convs)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

@@ -79,6 +79,9 @@ class Target:
       arch: "x86_64", "aarch64" or "gpu".
       dense_flags: the best iree-compile flags known for the convs pconv leaves
         dense (and for IREE's own dense compile) on this backend.
+      im2col_dense_convs: pconv lowers the convs it leaves dense itself (im2col copy +
+        batched GEMM, ``pconv-im2col-dense-convs``) instead of handing them to IREE, whose
+        conv code for this backend is wrong on some shapes.
     """
 
     name: str
@@ -90,6 +93,7 @@ class Target:
     runs_on_host: bool = True
     arch: str = "gpu"
     dense_flags: tuple[str, ...] = ()
+    im2col_dense_convs: bool = False
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -187,6 +191,7 @@ _ALL = [
         _VK + ("--iree-vulkan-target=adreno",),
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
+        im2col_dense_convs=True,
     ),
     Target(
         "vulkan-valhall",
@@ -196,6 +201,7 @@ _ALL = [
         _VK + ("--iree-vulkan-target=valhall",),
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
+        im2col_dense_convs=True,
     ),
     Target(
         "vulkan-android-baseline",
@@ -205,6 +211,7 @@ _ALL = [
         _VK + ("--iree-vulkan-target=vp_android_baseline_2022",),
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
+        im2col_dense_convs=True,
     ),
     Target(
         "vulkan-lavapipe",
@@ -215,6 +222,7 @@ _ALL = [
         device_targets_attr=vulkan_device_targets_attr(LAVAPIPE_GPU_TARGET),
         runs_on_host=True,
         dense_flags=DENSE_FLAGS,
+        im2col_dense_convs=True,
     ),
 ]
 

@@ -3,8 +3,11 @@
 One elementwise ``linalg.generic`` over (n, k, q): the 4 taps of each channel's pattern are
 unrolled in the body (4 multiply-adds instead of 9); tap offsets come from a per-channel table
 read with ``tensor.extract`` (loop-invariant along pixels, so rows load as contiguous vectors).
-For stride 1 the output is computed over the padded width (q = i*Wp + j, address = off + q) and
-the extra columns are sliced off.  The four tap weights and the bias are operands with map
+For stride 1 and an output as wide as the input (3x3 pad 1) the rows are masked rows
+(pattern_conv.py): the input is padded in H only, q = i*W + j runs over exactly the output
+pixels (address = off + q) and the elements that wrapped around a row edge are zeroed by a
+mask[dx, q]; other stride-1 convs are computed over the padded width (q = i*Wp + j) and the
+extra columns sliced off.  The four tap weights and the bias are operands with map
 (k), which also keeps IREE from collapsing the channel dim into the pixel dim.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mlir_util import array_type, tensor_type
+from .pattern_conv import exact_rows_ok
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 
 T4 = 4
@@ -30,11 +34,12 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     sh, sw = s.stride
     dh, dw = s.dilation
     flat = (sh, sw) == (1, 1)
+    exact = exact_rows_ok(s)
     # Measured vs IREE dense depthwise (1 thread): stride 1 32@112 5.8x, 144@56 3.5x, 192@28 2.8x,
     # 576@14 3.6x; stride 2 144@56 1.8x (strided element loads).  No refusal needed.
-    Wp = s.Wp
-    extra = -(-(2 * dw) // Wp) if flat else 0
-    Hp2 = s.Hp + extra
+    Wp = s.W if exact else s.Wp
+    extra = -(-(2 * dw) // Wp) if flat and not exact else 0
+    Hp2 = s.Hp + extra + (2 if exact else 0)  # masked rows: one more zero row above and below
     N, C, K, OH, OW = s.N, s.C, s.K, s.OH, s.OW
     Qw = Wp if flat else OW
     taps = np.full((K, T4), 4, np.int64)
@@ -46,20 +51,25 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     dy, dx = (taps // 3) * dh, (taps % 3) * dw
     chan = np.arange(K) // s.Kg
     consts = [wt[t].copy() for t in range(T4)]
-    if flat:
-        consts.append(np.ascontiguousarray((chan[:, None] * Hp2 * Wp + dy * Wp + dx).astype(np.int32)))
-    else:
-        consts += [np.ascontiguousarray((chan[:, None] * Hp2 * Wp + dy * Wp + dx).astype(np.int32))]
+    pt, pl, pb, pr = s.padding
+    shift = Wp - pl if exact else 0
+    consts.append(np.ascontiguousarray((chan[:, None] * Hp2 * Wp + dy * Wp + dx + shift).astype(np.int32)))
     b = np.zeros(K, np.float32) if bias is None else np.asarray(bias, np.float32).reshape(K)
     consts.append(b)
-    types = [array_type(c) for c in consts]
     names = ["%w0", "%w1", "%w2", "%w3", "%toff", "%bias"]
+    if exact:
+        cols = np.arange(OH * OW) % OW
+        consts.append(np.ascontiguousarray((taps % 3).astype(np.int32)))
+        consts.append(np.ascontiguousarray(np.array([(cols + kx * dw - pl >= 0) & (cols + kx * dw - pl < OW)
+                                                     for kx in range(3)], np.int32)))
+        names += ["%tkx", "%cmask"]
+    types = [array_type(c) for c in consts]
     sig = ", ".join([f"%x: {s.in_type}"] + [f"{n}: {t}" for n, t in zip(names, types)])
-    pt, pl, pb, pr = s.padding
     xpt = tensor_type((N, C, Hp2, Wp), "f32")
+    lo, hi = (f"{pt + 1}, 0", f"{pb + 1}, 0") if exact else (f"{pt}, {pl}", f"{pb + extra}, {pr}")
     xft = tensor_type((N, C * Hp2 * Wp), "f32")
     L = [f"func.func private @{func_name}({sig}) -> {s.out_type} {{", "  %zero = arith.constant 0.0 : f32",
-         f"  %xp = tensor.pad %x low[0, 0, {pt}, {pl}] high[0, 0, {pb + extra}, {pr}] {{",
+         f"  %xp = tensor.pad %x low[0, 0, {lo}] high[0, 0, {hi}] {{",
          "  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "    tensor.yield %zero : f32",
          f"  }} : {s.in_type} to {xpt}",
          f"  %xf = tensor.collapse_shape %xp [[0], [1, 2, 3]] : {xpt} into {xft}"]
@@ -82,6 +92,13 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
                  f"%o{t}_32 = tensor.extract %toff[%k, %t{t}] : {types[4]}",
                  f"%o{t} = arith.index_cast %o{t}_32 : i32 to index"] + addr(t) + [
                  f"%v{t} = tensor.extract %xf[%n, %a{t}] : {xft}"]
+        if exact:  # zero what wrapped around a row edge
+            body[-1] = body[-1].replace(f"%v{t} =", f"%u{t} =")
+            body += [f"%k{t}_32 = tensor.extract %tkx[%k, %t{t}] : {types[6]}",
+                     f"%k{t} = arith.index_cast %k{t}_32 : i32 to index",
+                     f"%mk{t} = tensor.extract %cmask[%k{t}, %q] : {types[7]}",
+                     f"%z{t} = arith.constant 0 : i32", f"%ok{t} = arith.cmpi ne, %mk{t}, %z{t} : i32",
+                     f"%v{t} = arith.select %ok{t}, %u{t}, %zero : f32"]
     body += ["%m0 = arith.mulf %wv0, %v0 : f32", "%s0 = arith.addf %bv, %m0 : f32",
              "%m1 = arith.mulf %wv1, %v1 : f32", "%s1 = arith.addf %s0, %m1 : f32",
              "%m2 = arith.mulf %wv2, %v2 : f32", "%s2 = arith.addf %s1, %m2 : f32",
@@ -95,7 +112,10 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     L.append("  ^bb0(%wv0: f32, %wv1: f32, %wv2: f32, %wv3: f32, %bv: f32, %o: f32):")
     L += ["    " + ln for ln in body]
     L.append(f"  }} -> {ot}")
-    if flat:
+    if exact:
+        L.append(f"  %y = tensor.expand_shape %r [[0], [1], [2, 3]] output_shape [{N}, {K}, {OH}, {OW}] : {ot} into {s.out_type}")
+        L.append(f"  return %y : {s.out_type}")
+    elif flat:
         t4 = tensor_type((N, K, OH, Qw), "f32")
         L.append(f"  %r4 = tensor.expand_shape %r [[0], [1], [2, 3]] output_shape [{N}, {K}, {OH}, {Qw}] : {ot} into {t4}")
         L.append(f"  %y = tensor.extract_slice %r4[0, 0, 0, 0] [{N}, {K}, {OH}, {OW}] [1, 1, 1, 1] : {t4} to {s.out_type}")
@@ -106,4 +126,5 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     P = N * OH * OW
     stats = {"macs": K * T4 * N * OH * Qw, "useful_macs": int((w != 0).sum()) * P, "dense_macs": s.dense_macs,
              "gathered_rows": 0, "packed_bytes": int(sum(c.nbytes for c in consts)), "G": 1}
-    return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, types, stats, "depthwise")
+    return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, types, stats,
+                       "depthwise, masked rows" if exact else "depthwise")

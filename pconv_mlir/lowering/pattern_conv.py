@@ -141,8 +141,9 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
     """Lower one pattern-sparse 3x3 conv; raise PatternConvRefused to keep it dense.
 
     ``formulation``: "auto" (default: "rows" for stride 1, else "gather"), "rows" (stride-1
-    shifted flattened rows over the padded width: each (channel, tap) row is one contiguous
-    slice of the flattened padded input), "gather" (exact output pixels, any stride/dilation),
+    shifted flattened rows: each (channel, tap) row is one contiguous slice of the flattened
+    input; over exactly the output pixels with masked row edges when the output is as wide as
+    the input, the result's ``formulation`` is then "masked-rows"; else over the padded width), "gather" (exact output pixels, any stride/dilation),
     "direct" (no materialised rows, one reduction generic; measured slow, explicit only).
     ``force`` skips the profitability check (unsupported forms still raise).
     ``row_multiple`` pads rows per block (the matmul's reduction) to a multiple of it.

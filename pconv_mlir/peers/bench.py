@@ -180,6 +180,8 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
         group_size: int = 32, workdir: str | None = None, input_shapes: dict | None = None,
         model_kwargs: dict | None = None, log: Callable[[str], None] = print) -> dict:
     """The whole benchmark; returns ``{"meta": ..., "results": [...]}`` (what the JSON holds)."""
+    from pconv_mlir.provenance import repo_commit
+    commit = repo_commit()  # the code this run loads (files may change while it runs)
     peers = list(peers or PEERS)
     threads = [int(t) for t in threads]
     shapes = dict(INPUTS, **(input_shapes or {}))
@@ -197,6 +199,7 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
                             "input": list(shapes[name]), "peers": recs, "pconv_speedup": speedups(recs, threads)})
     meta = {
         "date": datetime.date.today().isoformat(),
+        "commit": commit,
         "machine": machine(),
         "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
         "wall_s": round(time.time() - t_start, 1),
@@ -227,7 +230,7 @@ def markdown(data: dict) -> str:
     threads = [str(t) for t in meta["threads"]]
     head = [("tvm (untuned)" if p == "tvm" else p) for p in peers]
     L = [f"# pconv vs peers ({meta['date']})", "",
-         f"Machine: {meta['machine']}; 1-min load average {meta['load_average_1min']['start']} at the start, "
+         f"Machine: {meta['machine']}; commit {meta.get('commit', '?')}; 1-min load average {meta['load_average_1min']['start']} at the start, "
          f"{meta['load_average_1min']['end']} at the end (the machine is shared: absolute times are inflated, "
          "ratios between peers measured in the same interleaved rounds hold better).", "",
          f"Batch 1, fp32, ms per inference, median of {meta['rounds']} interleaved rounds (each sample itself "

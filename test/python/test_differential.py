@@ -249,7 +249,7 @@ PIPELINES = {
 def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: str) -> tuple[bytes, list[str]]:
     """(vmfb, lowering of each lowered pconv op) for ``net`` through ``PIPELINES[pipeline]``."""
     import pconv_mlir
-    from pconv_mlir.compiler import CLEANUP_PIPELINE, import_model
+    from pconv_mlir.compiler import cleanup_pipeline, import_model
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.ir import ir
     from pconv_mlir.pass_infra import ops_named
@@ -267,7 +267,7 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
         build_pass_manager(PIPELINES[pipeline], ctx).run(module.operation)
         lowering = [op.attributes[LOWERING_ATTR].value for op in ops_named(module.operation, "func.call")
                     if LOWERING_ATTR in op.attributes and "conv" in str(op.attributes["callee"])]
-        build_pass_manager(CLEANUP_PIPELINE, ctx).run(module.operation)
+        build_pass_manager(cleanup_pipeline(get_target(target)), ctx).run(module.operation)
         text = str(module)
     return compile_mlir(text, target, extra_flags=get_target(target).dense_flags), lowering
 
@@ -389,17 +389,40 @@ def test_vulkan_single_pixel_uniform_bias(pipeline):
     assert rel_err(got, want) <= TOLERANCE
 
 
+# Dense convs IREE 3.13's SPIR-V gets wrong on lavapipe (found by scripts/differential_long.py):
+# with `--iree-global-opt-use-im2col-for-convs` rel err 32 and 2.9; without it ResNet-50 is wrong.
+IREE_WRONG_ON_SPIRV = [
+    Case("dense", 1, 9, 5, [ConvSpec(10, 27, padding=0, prune="dense")], seed=67),
+    Case("kernel", 3, 4, 3, [ConvSpec(22, 9, kernel=2, padding=0, prune="dense")], seed=176),
+]
+
+
 @needs_vulkan
-@pytest.mark.xfail(strict=True, reason="IREE 3.13 SPIR-V im2col conv path: rel err 32 for this shape on lavapipe")
-def test_vulkan_dense_conv_im2col_iree_bug():
-    """A dense 10->27 3x3 conv with bias on 9x5 (found by scripts/differential_long.py), which
-    pconv leaves to IREE: with `--iree-global-opt-use-im2col-for-convs` IREE's SPIR-V is wrong
-    for it; without the flag ResNet-50 is wrong on lavapipe (rel err 0.19), so the Vulkan
-    targets keep the flag (pconv_mlir/targets.py). Upstream bug; this xfail turns into a
-    failure when an IREE update fixes it."""
-    case = Case("dense", 1, 9, 5, [ConvSpec(10, 27, padding=0, prune="dense")], seed=67)
+@pytest.mark.parametrize("case", IREE_WRONG_ON_SPIRV, ids=["10to27_3x3_9x5", "22to9_2x2_4x3_batch3"])
+def test_vulkan_dense_convs_lowered_by_pconv(case):
+    """On the Vulkan targets pconv lowers the convs it leaves dense itself
+    (pconv-im2col-dense-convs: im2col copy + batched GEMM) instead of trusting IREE's conv code."""
     results = check_network([case], target="vulkan-lavapipe")
     assert all(r.ok for r in results), _failures(results)
+
+
+@needs_vulkan
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="IREE 3.13 SPIR-V im2col conv path: rel err 2.9 for this shape on lavapipe")
+def test_iree_own_spirv_conv_still_wrong():
+    """Upstream canary: IREE's own compile (dense=True: no pconv passes, the im2col flag) of the
+    22->9 2x2 conv is wrong on lavapipe. When an IREE update fixes it this xfail fails: then the
+    Vulkan targets may hand dense convs back to IREE (Target.im2col_dense_convs)."""
+    import pconv_mlir
+    from pconv_mlir.runtime import load_module
+
+    net = Parallel(IREE_WRONG_ON_SPIRV[1:]).eval()
+    xs = inputs_for(IREE_WRONG_ON_SPIRV[1:])
+    with torch.no_grad():
+        want = net(*xs)[0].numpy()
+    compiled = pconv_mlir.compile(net, xs, target="vulkan-lavapipe", dense=True)
+    got = load_module(compiled.vmfb, device="vulkan").run(*[x.numpy() for x in xs])[0]
+    assert rel_err(got, want) <= TOLERANCE
 
 
 def test_single_pixel_output_with_bias():

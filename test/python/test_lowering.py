@@ -92,6 +92,16 @@ def test_depthwise(stride, mult):
     assert low.formulation == "depthwise"
 
 
+@pytest.mark.parametrize("N,H,W,mult,dil", [(1, 7, 9, 1, 1), (2, 6, 5, 2, 1), (1, 9, 8, 1, 2)])
+def test_depthwise_masked_rows(N, H, W, mult, dil):
+    C = 8
+    spec = ConvSpec(N=N, C=C, H=H, W=W, K=C * mult, padding=dil, dilation=dil, groups=C)
+    w = random_pattern_weight(spec.K, 1, 1, keep=1.0, groups=C, seed=6)
+    low = _check(spec, w, np.arange(spec.K, dtype=np.float32), 1)
+    assert low.formulation == "depthwise, masked rows"
+    assert low.stats["macs"] == spec.K * 4 * N * spec.OH * spec.OW
+
+
 def test_empty_blocks_and_dead_filters():
     spec = ConvSpec(N=1, C=8, H=5, W=5, K=8)
     w = random_pattern_weight(8, 8, 4, keep=0.5, seed=2)
