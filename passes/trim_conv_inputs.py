@@ -1,4 +1,4 @@
-"""pconv-trim-conv-inputs: slice off input rows/columns a strided convolution never reads.
+"""pconv-trim-conv-inputs: slice off input rows/columns a strided convolution or pooling never reads.
 
 With stride s, an input of extent ``in`` and a window spanning ``span = dilation*(k-1)+1``,
 the last ``(in - span) % s`` rows are never read. The IR is valid, but IREE 3.13 fails
@@ -15,8 +15,9 @@ becomes::
   %t = tensor.extract_slice %x[0, 0, 0, 0] [1, 13, 9, 5] [1, 1, 1, 1]
   %y = linalg.conv_2d_nchw_fchw {...} ins(%t, %w : tensor<1x13x9x5xf32>, ...) ...
 
-Runs on every linalg 2-D convolution (dense ones included), so it is part of the cleanup
-pipeline that precedes iree-compile.
+Runs on every linalg 2-D convolution (dense ones included) and pooling (IREE fails the same
+way on a 2x2/2 max pool of a 3x6 map: "inferred input/output operand #1 has shape's dimension
+#0 to be 3, but found 2"), so it is part of the cleanup pipeline that precedes iree-compile.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from typing import ClassVar
 from pconv_mlir.ir import ir
 from pconv_mlir.pass_infra import PconvPass, int_list, ops_named
 
-# op name -> (spatial dims of the input, spatial dims of the filter); outputs share the input's.
+# op name -> (spatial dims of the input, spatial dims of the filter or pooling window); outputs
+# share the input's.
 CONV_LAYOUTS = {
     "linalg.conv_2d_nchw_fchw": ((2, 3), (2, 3)),
     "linalg.depthwise_conv_2d_nchw_chw": ((2, 3), (1, 2)),
     "linalg.conv_2d_ngchw_gfchw": ((3, 4), (3, 4)),
     "linalg.conv_2d_nhwc_hwcf": ((1, 2), (0, 1)),
     "linalg.depthwise_conv_2d_nhwc_hwc": ((1, 2), (0, 1)),
+    **{f"linalg.pooling_nchw_{kind}": ((2, 3), (0, 1)) for kind in ("max", "sum")},
+    **{f"linalg.pooling_nhwc_{kind}": ((1, 2), (0, 1)) for kind in ("max", "min", "sum")},
 }
 
 
@@ -68,7 +72,7 @@ def _slice(value: ir.Value, shape: list[int], loc: ir.Location) -> ir.Value:
 @dataclasses.dataclass
 class TrimConvInputs(PconvPass):
     name: ClassVar[str] = "pconv-trim-conv-inputs"
-    summary: ClassVar[str] = "Slice off the input rows/columns a strided convolution never reads"
+    summary: ClassVar[str] = "Slice off the input rows/columns a strided convolution or pooling never reads"
 
     def run(self, module: ir.Operation) -> None:
         for op in ops_named(module, *CONV_LAYOUTS):

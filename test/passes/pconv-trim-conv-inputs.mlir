@@ -48,3 +48,18 @@ func.func @dynamic(%x: tensor<?x2x10x10xf32>, %w: tensor<3x2x3x3xf32>, %o: tenso
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<?x2x10x10xf32>, tensor<3x2x3x3xf32>) outs(%o : tensor<?x3x4x4xf32>) -> tensor<?x3x4x4xf32>
   return %y : tensor<?x3x4x4xf32>
 }
+
+// -----
+
+// A 2x2 stride-2 max pool of a 3x6 map reads rows 0..1 only (IREE 3.13 rejects the unsliced form).
+// CHECK-LABEL: func.func @pool_leftover
+// CHECK: %[[T:.*]] = tensor.extract_slice %arg0[0, 0, 0, 0] [1, 5, 2, 6] [1, 1, 1, 1] : tensor<1x5x3x6xf32> to tensor<1x5x2x6xf32>
+// CHECK: linalg.pooling_nchw_max {{.*}} ins(%[[T]], %{{.*}} : tensor<1x5x2x6xf32>, tensor<2x2xf32>)
+func.func @pool_leftover(%x: tensor<1x5x3x6xf32>) -> tensor<1x5x1x3xf32> {
+  %ninf = arith.constant 0xFF800000 : f32
+  %win = tensor.empty() : tensor<2x2xf32>
+  %e = tensor.empty() : tensor<1x5x1x3xf32>
+  %o = linalg.fill ins(%ninf : f32) outs(%e : tensor<1x5x1x3xf32>) -> tensor<1x5x1x3xf32>
+  %y = linalg.pooling_nchw_max {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %win : tensor<1x5x3x6xf32>, tensor<2x2xf32>) outs(%o : tensor<1x5x1x3xf32>) -> tensor<1x5x1x3xf32>
+  return %y : tensor<1x5x1x3xf32>
+}

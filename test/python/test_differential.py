@@ -448,6 +448,19 @@ def test_strided_conv_unused_columns():
         assert all(r.ok for r in results), _failures(results)
 
 
+def test_strided_pool_unused_row():
+    """A 3x3/2 conv of 8x13 gives a 3x6 map; the 2x2/2 max pool after it reads rows 0..1 only
+    and its output has a unit dim: followed by a padded conv, iree-compile 3.13 rejects it ('inferred input/output operand
+    #1 has shape's dimension #0 to be 3, but found 2'); pconv-trim-conv-inputs slices pools too.
+    Found by scripts/differential_long.py (a chain case)."""
+    lib1, lib2 = ((0, 1, 4, 7), (0, 2, 4, 6)), ((3, 4, 5, 7), (2, 4, 7, 8), (2, 4, 6, 8), (0, 3, 4, 5), (1, 4, 7, 8))
+    case = Case("chain", 1, 8, 13, [ConvSpec(7, 5, stride=2, padding=0, library=lib1, group_size=5, keep=0.28),
+                                    ConvSpec(5, 17, stride=2, bias=False, library=lib2, group_size=8, keep=0.28)],
+                pool=True, seed=1799)
+    results = check_network([case])
+    assert all(r.ok for r in results), _failures(results)
+
+
 def test_long_profile_script_runs(tmp_path):
     """scripts/differential_long.py (the `make test-long` profile) on 2 cases: it must run
     and write its count and result (the 1,000-case run is outside the default suite)."""
