@@ -127,6 +127,11 @@ MIN_MAC_REDUCTION = 2.0
 CHUNK_ABOVE_BYTES = 1 << 20
 CHUNK_BYTES = 131072
 MAX_CHUNKS = 32
+# Pixel chunks narrower than this make skinny GEMMs: cut the filter blocks instead, into chunks
+# of about BLOCK_CHUNK_FACTOR * chunk_bytes of rows (VGG-16 512@4 G=8 had 4 one-row pixel chunks
+# of 4 pixels each).
+MIN_CHUNK_PIXELS = 64
+BLOCK_CHUNK_FACTOR = 4
 
 
 def _i32(a) -> np.ndarray:
@@ -267,14 +272,14 @@ def _generic(L, maps, iters, ins, in_types, out, out_type, args, body, res="%r")
     L.append(f"  }} -> {out_type}")
 
 
-def _add_bias(L, value: str, value_t: str, bias_t: str, res: str) -> None:
+def _add_bias(L, value: str, value_t: str, bias_t: str, res: str, bias_value: str = "%bias") -> None:
     """``res = value + bias`` over [nb, G, pixels...] (bias [nb, G]): an elementwise consumer
     of the GEMM that IREE fuses into its dispatch."""
     rank = value_t.count("x")
     dims = ", ".join(f"d{i}" for i in range(rank))
     full, bg = f"affine_map<({dims}) -> ({dims})>", f"affine_map<({dims}) -> (d0, d1)>"
     L.append(f"  {res}_e = tensor.empty() : {value_t}")
-    _generic(L, [full, bg, full], [_PAR] * rank, [value, "%bias"], [value_t, bias_t], f"{res}_e", value_t,
+    _generic(L, [full, bg, full], [_PAR] * rank, [value, bias_value], [value_t, bias_t], f"{res}_e", value_t,
              ["%a: f32", "%bv: f32", "%o: f32"], ["%ab = arith.addf %a, %bv : f32", "linalg.yield %ab : f32"], res=res)
 
 
@@ -311,6 +316,15 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
         if total > chunk_above_bytes:
             chunks = max(1, min(OH, max_chunks, -(-total // chunk_bytes)))
         chunks = -(-OH // -(-OH // chunks))  # no empty trailing chunk
+    # (b0, b1, r0, r1): blocks b0..b1-1 over output rows r0..r1-1, one gather + GEMM each.
+    chunk_list = [(0, nb, 0, OH)]
+    if chunks > 1 and N * -(-OH // chunks) * Qw >= MIN_CHUNK_PIXELS:
+        rc = -(-OH // chunks)
+        chunk_list = [(0, nb, r0, min(OH, r0 + rc)) for r0 in range(0, OH, rc)]
+    elif chunks > 1:
+        bc = -(-nb // max(1, min(nb, max_chunks, -(-(nb * R * P * 4) // (BLOCK_CHUNK_FACTOR * chunk_bytes)))))
+        chunk_list = [(b0, min(nb, b0 + bc), 0, OH) for b0 in range(0, nb, bc)]
+    chunks = len(chunk_list)
     # Bias per (block, slot), folded into the accumulator's initial value.
     consts = [wp, _i32(tc)]
     an = ["%wp", "%tc"]
@@ -423,43 +437,50 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
         L.append(f"  %mm5 = tensor.expand_shape %mm4 [[0], [1], [2], [3, 4]] output_shape [{nb}, {G}, {N}, {OH}, {Qw}] "
                  f": {acc4} into {acc_t}")
     elif flat and chunks > 1:
-        # Pixel chunks (groups of output rows): each chunk gathers its rows and runs its own
-        # batch_matmul, so the gathered rows stay in cache between the two dispatches.
-        rc = -(-OH // chunks)
+        # Chunks of output rows (or, where those would be narrow, of filter blocks): each chunk
+        # gathers its rows and runs its own batch_matmul, so the gathered rows stay in cache
+        # between the two dispatches.
         full_t = tensor_type((nb, G, N, OH * Qw), "f32")
         L.append(f"  %cfull0 = tensor.empty() : {full_t}")
         fl = [ln for ln in fix(load) if not any(t in ln for t in ("%wpc =", "%iw =", "%q ="))]
         ci = 0
-        for r0 in range(0, OH, rc):
-            r1 = min(OH, r0 + rc)
-            q0, Qc = r0 * Qw, (r1 - r0) * Qw
-            gt = tensor_type((nb, R, N, Qc), "f32")
+        for b0, b1, r0, r1 in chunk_list:
+            q0, Qc, nbc = r0 * Qw, (r1 - r0) * Qw, b1 - b0
+            gt = tensor_type((nbc, R, N, Qc), "f32")
             m4 = "affine_map<(b, r, n, q) -> "
-            L.append(f"  %cge{ci} = tensor.empty() : {gt}")
-            _generic(L, [m4 + "(b, r)>", m4 + "(b, r, n, q)>"], [_PAR] * 4, ["%tc"], [tab_t], f"%cge{ci}", gt,
+            wpt, tct = tensor_type((nbc, G, R), "f32"), tensor_type((nbc, R), "i32")
+            L += [f"  %cwp{ci} = tensor.extract_slice %wp[{b0}, 0, 0] [{nbc}, {G}, {R}] [1, 1, 1] : {T['%wp']} to {wpt}",
+                  f"  %ctc{ci} = tensor.extract_slice %tc[{b0}, 0] [{nbc}, {R}] [1, 1] : {tab_t} to {tct}",
+                  f"  %cge{ci} = tensor.empty() : {gt}"]
+            block = tab_reads(tabs, 0, 1)
+            block[0:1] = ["%tb1 = linalg.index 0 : index", f"%b0 = arith.constant {b0} : index",
+                          "%tb = arith.addi %tb1, %b0 : index"]
+            _generic(L, [m4 + "(b, r)>", m4 + "(b, r, n, q)>"], [_PAR] * 4, [f"%ctc{ci}"], [tct], f"%cge{ci}", gt,
                      ["%cm: i32", "%out: f32"],
                      ["%n = linalg.index 2 : index", "%q1 = linalg.index 3 : index",
                       f"%q0 = arith.constant {q0} : index", "%q = arith.addi %q1, %q0 : index"]
-                     + tab_reads(tabs, 0, 1)
+                     + block
                      + ["%z32 = arith.constant 0 : i32", "%tcc = arith.maxsi %tc_v, %z32 : i32"]
                      + [ln.replace("%tc_v :", "%tcc :") for ln in fl]
                      + ["%ok = arith.cmpi sge, %cm, %z32 : i32", "%vs = arith.select %ok, %v, %zero : f32",
                         "linalg.yield %vs : f32"], res=f"%cg{ci}")
-            rt = tensor_type((nb, R, N * Qc), "f32")
-            mt = tensor_type((nb, G, N * Qc), "f32")
+            rt = tensor_type((nbc, R, N * Qc), "f32")
+            mt = tensor_type((nbc, G, N * Qc), "f32")
             L.append(f"  %cgc{ci} = tensor.collapse_shape %cg{ci} [[0], [1], [2, 3]] : {gt} into {rt}")
             L.append(f"  %cae{ci} = tensor.empty() : {mt}")
             L.append(f"  %cacc{ci} = linalg.fill ins(%zero : f32) outs(%cae{ci} : {mt}) -> {mt}")
-            ct = tensor_type((nb, G, N, Qc), "f32")
-            L.append(f"  %cmm{ci} = linalg.batch_matmul ins(%wp, %cgc{ci} : {T['%wp']}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}")
+            ct = tensor_type((nbc, G, N, Qc), "f32")
+            L.append(f"  %cmm{ci} = linalg.batch_matmul ins(%cwp{ci}, %cgc{ci} : {wpt}, {rt}) outs(%cacc{ci} : {mt}) -> {mt}")
             cmm = f"%cmm{ci}"
             if bias is not None:
-                _add_bias(L, cmm, mt, T["%bias"], f"%cmb{ci}")
+                bt = tensor_type((nbc, G), "f32")
+                L.append(f"  %cbias{ci} = tensor.extract_slice %bias[{b0}, 0] [{nbc}, {G}] [1, 1] : {T['%bias']} to {bt}")
+                _add_bias(L, cmm, mt, bt, f"%cmb{ci}", bias_value=f"%cbias{ci}")
                 cmm = f"%cmb{ci}"
-            L += [f"  %cmc{ci} = tensor.expand_shape {cmm} [[0], [1], [2, 3]] output_shape [{nb}, {G}, {N}, {Qc}] "
+            L += [f"  %cmc{ci} = tensor.expand_shape {cmm} [[0], [1], [2, 3]] output_shape [{nbc}, {G}, {N}, {Qc}] "
                   f": {mt} into {ct}",
-                  f"  %cfull{ci + 1} = tensor.insert_slice %cmc{ci} into %cfull{ci}[0, 0, 0, {q0}] [{nb}, {G}, {N}, {Qc}] "
-                  f"[1, 1, 1, 1] : {ct} into {full_t}"]
+                  f"  %cfull{ci + 1} = tensor.insert_slice %cmc{ci} into %cfull{ci}[{b0}, 0, 0, {q0}] "
+                  f"[{nbc}, {G}, {N}, {Qc}] [1, 1, 1, 1] : {ct} into {full_t}"]
             ci += 1
         L.append(f"  %mm5 = tensor.expand_shape %cfull{ci} [[0], [1], [2], [3, 4]] output_shape "
                  f"[{nb}, {G}, {N}, {OH}, {Qw}] : {full_t} into {acc_t}")
@@ -550,6 +571,7 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
              "dense_macs": s.dense_macs, "blocks": nb, "G": G, "rows_per_block": R,
              "gathered_rows": 0 if direct else nb * R, "gathered_elems": 0 if direct else nb * R * P,
              "packed_bytes": int(sum(c.nbytes for c in consts)), "kept_kernels": plan.nnz_kernels,
-             "predicted_speedup": predict_speedup(plan), "pixel_chunks": chunks}
+             "predicted_speedup": predict_speedup(plan), "pixel_chunks": chunks,
+             "chunked_by": "none" if chunks == 1 else "blocks" if chunk_list[0][1] < nb else "pixels"}
     return LoweredConv(func_name, s, "\n".join(L) + "\n", consts, arg_types, stats,
                        "masked-rows" if exact else formulation)

@@ -68,10 +68,19 @@ def test_masked_rows_in_pixel_chunks():
 
 
 def test_pixel_chunks():
-    spec = ConvSpec(N=2, C=8, H=9, W=6, K=10, padding=(1, 0, 2, 1), dilation=(1, 2))
+    spec = ConvSpec(N=2, C=8, H=40, W=30, K=10, padding=(1, 0, 2, 1), dilation=(1, 2))
     w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
-    low = _check(spec, w, np.ones(10, np.float32), 4, chunk_bytes=1024, chunk_above_bytes=0)
-    assert low.stats["pixel_chunks"] > 1
+    low = _check(spec, w, np.ones(10, np.float32), 4, chunk_bytes=1 << 17, chunk_above_bytes=0)
+    assert low.stats["pixel_chunks"] > 1 and low.stats["chunked_by"] == "pixels"
+
+
+def test_block_chunks_where_pixel_chunks_would_be_narrow():
+    # 3x3 output: a pixel chunk would hold 9 pixels or fewer, so the filter blocks are cut instead.
+    spec = ConvSpec(N=1, C=16, H=3, W=3, K=40)
+    w = random_pattern_weight(40, 16, 4, keep=0.5, seed=8)
+    low = _check(spec, w, np.arange(40, dtype=np.float32), 4, chunk_bytes=256, chunk_above_bytes=0)
+    assert low.formulation == "masked-rows"
+    assert low.stats["pixel_chunks"] > 1 and low.stats["chunked_by"] == "blocks"
 
 
 @pytest.mark.parametrize("name,kw,G,has_bias,form", CASES, ids=[c[0] for c in CASES])
