@@ -148,7 +148,8 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
     ``formulation``: "auto" (default: "rows" for stride 1, else "gather"), "rows" (stride-1
     shifted flattened rows: each (channel, tap) row is one contiguous slice of the flattened
     input; over exactly the output pixels with masked row edges when the output is as wide as
-    the input, the result's ``formulation`` is then "masked-rows"; else over the padded width), "gather" (exact output pixels, any stride/dilation),
+    the input, the result's ``formulation`` is then "masked-rows"; else over the padded width),
+    "gather" (exact output pixels, any stride/dilation),
     "direct" (no materialised rows, one reduction generic; measured slow, explicit only).
     ``force`` skips the profitability check (unsupported forms still raise).
     ``row_multiple`` pads rows per block (the matmul's reduction) to a multiple of it.
@@ -298,8 +299,9 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     # Masked rows: the input is padded in H only (one more zero row above and below, so every
     # shifted slice is in bounds) and flattened, so row (c, dy, dx) over the OUTPUT pixels
     # q = i*W + j is the contiguous slice starting at (dy + 1)*W + dx - pl; the elements that
-    # wrap around a row edge (where the width padding would be) are zeroed by a mask[dx, q]. Computing over the padded width instead (q = i*Wp + j, then
-    # slicing) costs Wp/W more MACs: 1.25x at 8x8, 1.5x at 4x4, 2x at 2x2.
+    # wrap around a row edge (where the width padding would be) are zeroed by a mask[dx, q].
+    # Computing over the padded width instead (q = i*Wp + j, then slicing) costs Wp/W more
+    # MACs: 1.25x at 8x8, 1.5x at 4x4, 2x at 2x2.
     exact = flat and not direct and exact_rows_ok(s)
     Hp, Wp = s.Hp, (s.W if exact else s.Wp)
     extra = -(-(2 * dw) // Wp) if flat and not exact else 0  # zero rows so every shifted slice is in bounds
@@ -325,7 +327,6 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
         bc = -(-nb // max(1, min(nb, max_chunks, -(-(nb * R * P * 4) // (BLOCK_CHUNK_FACTOR * chunk_bytes)))))
         chunk_list = [(b0, min(nb, b0 + bc), 0, OH) for b0 in range(0, nb, bc)]
     chunks = len(chunk_list)
-    # Bias per (block, slot), folded into the accumulator's initial value.
     consts = [wp, _i32(tc)]
     an = ["%wp", "%tc"]
     if flat:
