@@ -26,9 +26,9 @@ OWN_DENSE_CLEANUP_PIPELINE = ("inline,symbol-dce,pconv-trim-conv-inputs,pconv-im
                               "symbol-dce,canonicalize,cse")
 
 
-def cleanup_pipeline(target) -> str:
-    """The pipeline between the pconv passes and iree-compile for ``target`` (a Target)."""
-    return OWN_DENSE_CLEANUP_PIPELINE if target.im2col_dense_convs else CLEANUP_PIPELINE
+def cleanup_pipeline(own_dense_convs: bool) -> str:
+    """The pipeline between the pconv passes and iree-compile (``Target.im2col_dense_convs``)."""
+    return OWN_DENSE_CLEANUP_PIPELINE if own_dense_convs else CLEANUP_PIPELINE
 
 
 @dataclasses.dataclass
@@ -153,8 +153,7 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         for op in ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS):  # IREE need not see our tags
             if INDEX_ATTR in op.attributes:
                 del op.attributes[INDEX_ATTR]
-        build_pass_manager(OWN_DENSE_CLEANUP_PIPELINE if own_dense_convs and not dense else CLEANUP_PIPELINE,
-                           ctx).run(module.operation)
+        build_pass_manager(cleanup_pipeline(own_dense_convs and not dense), ctx).run(module.operation)
         text = str(module)
         if dump_dir:
             Path(dump_dir).mkdir(parents=True, exist_ok=True)

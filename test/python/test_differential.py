@@ -267,7 +267,7 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
         build_pass_manager(PIPELINES[pipeline], ctx).run(module.operation)
         lowering = [op.attributes[LOWERING_ATTR].value for op in ops_named(module.operation, "func.call")
                     if LOWERING_ATTR in op.attributes and "conv" in str(op.attributes["callee"])]
-        build_pass_manager(cleanup_pipeline(get_target(target)), ctx).run(module.operation)
+        build_pass_manager(cleanup_pipeline(get_target(target).im2col_dense_convs), ctx).run(module.operation)
         text = str(module)
     return compile_mlir(text, target, extra_flags=get_target(target).dense_flags), lowering
 
