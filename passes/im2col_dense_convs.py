@@ -31,7 +31,8 @@ from typing import ClassVar
 
 from pconv_mlir.ir import ir
 from pconv_mlir.lowering.im2col import im2col_conv_text
-from pconv_mlir.pass_infra import PconvPass, discardable_attributes, int_list, ops_named
+from pconv_mlir.pass_infra import (PconvPass, discardable_attributes, install_functions, int_list, ops_named,
+                                   replace_with_call)
 
 GROUPED = {"linalg.conv_2d_nchw_fchw": False, "linalg.conv_2d_ngchw_gfchw": True}
 
@@ -56,13 +57,6 @@ class Im2colDenseConvs(PconvPass):
             pair = lambda a: int_list(op.attributes[a]) if a in op.attributes else [1, 1]  # noqa: E731
             shapes = [ir.RankedTensorType(v.type).shape for v in (op.operands[0], op.operands[1], op.results[0])]
             text = im2col_conv_text(name, *shapes, pair("strides"), pair("dilations"), GROUPED[op.name])
-            parsed = ir.Module.parse(text)
-            with ir.InsertionPoint(module.regions[0].blocks[0]):
-                for f in parsed.body.operations:
-                    f.operation.clone()
+            install_functions(module, text)
             tags = {k: v for k, v in discardable_attributes(op).items() if k.startswith("pconv.")}
-            with ir.InsertionPoint(op), op.location:
-                call = ir.Operation.create("func.call", results=[op.results[0].type], operands=list(op.operands[:3]),
-                                           attributes={"callee": ir.FlatSymbolRefAttr.get(name), **tags})
-            op.results[0].replace_all_uses_with(call.results[0])
-            op.erase()
+            replace_with_call(op, name, list(op.operands[:3]), tags)

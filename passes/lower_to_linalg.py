@@ -29,7 +29,8 @@ import numpy as np
 from pconv_mlir.constants import ResourceTable, constant_array
 from pconv_mlir.ir import ir
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
-from pconv_mlir.pass_infra import PassFailure, PconvPass, discardable_attributes, erase_dead, ops_named
+from pconv_mlir.pass_infra import (PassFailure, PconvPass, discardable_attributes, install_functions, ops_named,
+                                   replace_with_call)
 from pconv_mlir.pconv_ops import ConvGeometry, constant, int_table
 
 LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why
@@ -90,19 +91,10 @@ class _Lowerer:
         return f"pconv_{kind}_{self.count}"
 
     def _install(self, text: str) -> None:
-        parsed = ir.Module.parse(text)
-        with ir.InsertionPoint(self.module.regions[0].blocks[0]):
-            for f in parsed.body.operations:
-                f.operation.clone()
+        install_functions(self.module, text)
 
     def _call(self, op: ir.Operation, name: str, args: list[ir.Value], how: str) -> None:
-        with ir.InsertionPoint(op), op.location:
-            call = ir.Operation.create("func.call", results=[op.results[0].type], operands=args,
-                                       attributes={"callee": ir.FlatSymbolRefAttr.get(name),
-                                                   **discardable_attributes(op),
-                                                   LOWERING_ATTR: ir.StringAttr.get(how)})
-        op.results[0].replace_all_uses_with(call.results[0])
-        erase_dead(op)
+        replace_with_call(op, name, args, {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how)})
 
     def lower_conv(self, op: ir.Operation, weight: np.ndarray) -> None:
         """A packed_conv2d goes to the emitter in its packed form (the compact and

@@ -104,6 +104,24 @@ def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
     return found
 
 
+def install_functions(module: ir.Operation, text: str) -> None:
+    """Parse ``text`` (private helper functions) and append its functions to ``module``."""
+    parsed = ir.Module.parse(text)
+    with ir.InsertionPoint(module.regions[0].blocks[0]):
+        for f in parsed.body.operations:
+            f.operation.clone()
+
+
+def replace_with_call(op: ir.Operation, callee: str, args: list[ir.Value], attributes: dict) -> None:
+    """Replace ``op`` (one result) by ``func.call @callee(args)`` carrying ``attributes``, then
+    erase ``op`` and the producers only it used."""
+    with ir.InsertionPoint(op), op.location:
+        call = ir.Operation.create("func.call", results=[op.results[0].type], operands=args,
+                                   attributes={"callee": ir.FlatSymbolRefAttr.get(callee), **attributes})
+    op.results[0].replace_all_uses_with(call.results[0])
+    erase_dead(op)
+
+
 _SIDE_EFFECT_FREE = ("arith.constant", "tensor.empty", "tensor.pad", "tensor.collapse_shape",
                      "tensor.expand_shape", "linalg.broadcast", "linalg.fill")
 

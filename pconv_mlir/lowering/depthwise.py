@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mlir_util import array_type, tensor_type
-from .pattern_conv import exact_rows_ok
+from .pattern_conv import exact_rows_ok, row_edge_mask
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 
 T4 = 4
@@ -58,10 +58,8 @@ def emit_pattern_depthwise(spec: ConvSpec, weight: np.ndarray, bias, func_name: 
     consts.append(b)
     names = ["%w0", "%w1", "%w2", "%w3", "%toff", "%bias"]
     if exact:
-        cols = np.arange(OH * OW) % OW
         consts.append(np.ascontiguousarray((taps % 3).astype(np.int32)))
-        consts.append(np.ascontiguousarray(np.array([(cols + kx * dw - pl >= 0) & (cols + kx * dw - pl < OW)
-                                                     for kx in range(3)], np.int32)))
+        consts.append(row_edge_mask(OH, OW, dw, pl))
         names += ["%tkx", "%cmask"]
     types = [array_type(c) for c in consts]
     sig = ", ".join([f"%x: {s.in_type}"] + [f"{n}: {t}" for n, t in zip(names, types)])

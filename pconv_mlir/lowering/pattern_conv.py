@@ -120,6 +120,13 @@ def exact_rows_ok(s: ConvSpec) -> bool:
     return s.stride == (1, 1) and pl + pr == 2 * s.dilation[1] and s.W >= max(pl, pr)
 
 
+def row_edge_mask(OH: int, OW: int, dw: int, pl: int) -> np.ndarray:
+    """mask[kx, q] (i32 0/1) of masked rows: whether output pixel q = i*OW + j reads a real
+    input column through tap column kx (0 where the row slice wrapped around a row edge)."""
+    cols = np.arange(OH * OW) % OW
+    return _i32([(cols + kx * dw - pl >= 0) & (cols + kx * dw - pl < OW) for kx in range(3)])
+
+
 MIN_CG = 8
 # Measured: G=1 VGG-16 64->128@16 merged into 64-filter groups of 568 rows (1.01x fewer MACs)
 # ran 1.10 ms vs 0.80 ms dense; the bandwidth model above does not see that.
@@ -332,10 +339,8 @@ def _emit(plan: PatternPlan, arrays, bias, func_name: str, formulation: str, chu
     if flat:
         consts.append(_i32(dy * Wp + dx + (Wp - pl if exact else 0))); an.append("%toff")
         if exact:
-            cols = np.arange(OH * OW) % OW
             consts.append(_i32(tt % 3)); an.append("%tkx")
-            consts.append(_i32([(cols + kx * dw - pl >= 0) & (cols + kx * dw - pl < OW) for kx in range(3)]))
-            an.append("%cmask")
+            consts.append(row_edge_mask(OH, OW, dw, pl)); an.append("%cmask")
     else:
         consts += [_i32(dy), _i32(dx)]; an += ["%tdy", "%tdx"]
     if bias is not None:
