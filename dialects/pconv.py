@@ -20,7 +20,7 @@ from typing import Any  # elements attributes have no IRDL name here: checked by
 
 import numpy as np
 
-from pconv_mlir.ir import dialect_ext, ir
+from pconv_mlir.mlir.ir import dialect_ext, ir
 from pconv_mlir.patterns import KERNEL_TAPS, PRUNED, TAPS_PER_PATTERN, pattern_error
 
 Operand = dialect_ext.Operand

@@ -27,11 +27,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.constants import ResourceTable
-from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
+from pconv_mlir.mlir.constants import ResourceTable
+from pconv_mlir.mlir.ir import ir
+from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.patterns import PRUNED
-from pconv_mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
+from pconv_mlir.mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
 
 
 @dataclasses.dataclass
@@ -73,7 +73,7 @@ def pack(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...]], g
 
 
 def build_packed(op: ir.Operation, packed: PackedWeights, geometry: ConvGeometry, bias: ir.Value) -> ir.Operation:
-    from pconv_mlir.constants import dense_attr
+    from pconv_mlir.mlir.constants import dense_attr
 
     pw = constant(op, packed.weights)
     attrs = geometry.attributes()

@@ -28,10 +28,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
-from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
-from pconv_mlir.pconv_ops import I64, constant, int_table
+from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
+from pconv_mlir.mlir.ir import ir
+from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.mlir.pconv_ops import I64, constant, int_table
 
 
 def _rows(channels: np.ndarray, taps: np.ndarray, weights: np.ndarray) -> list[list[tuple[int, int]]]:

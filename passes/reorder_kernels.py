@@ -28,13 +28,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.constants import ResourceTable, constant_array
-from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.mlir.constants import ResourceTable, constant_array
+from pconv_mlir.mlir.ir import ir
+from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named
 from pconv_mlir.patterns import PRUNED
 from pconv_mlir.lowering.pattern_conv import MIN_MAC_REDUCTION
 from pconv_mlir.passes.compact_weights import DEFAULT_GROUP_SIZE, pack
-from pconv_mlir.pconv_ops import (I64, ConvGeometry, constant, kernel_patterns, largest_shared_group, library,
+from pconv_mlir.mlir.pconv_ops import (I64, ConvGeometry, constant, kernel_patterns, largest_shared_group, library,
                                    set_int8_table)
 
 # Ops through which a channel permutation commutes (channel-wise, NCHW in and out).

@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from pconv_mlir.ir import ir
-from pconv_mlir.pass_infra import PconvPass, int_list, ops_named
+from pconv_mlir.mlir.ir import ir
+from pconv_mlir.mlir.pass_infra import PconvPass, int_list, ops_named
 
 # op name -> (spatial dims of the input, spatial dims of the filter or pooling window); outputs
 # share the input's.

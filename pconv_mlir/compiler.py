@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pconv_mlir.errors import PconvCompileError, PconvInputError
-from pconv_mlir.ir import MLIRError, ir
+from pconv_mlir.mlir.ir import MLIRError, ir
 
 PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
                   "pconv-eliminate-redundant-loads,pconv-lower-to-linalg")
@@ -93,7 +93,7 @@ INDEX_ATTR = "pconv.conv_index"  # tags each imported conv; passes carry it to w
 
 def _storage(op: ir.Operation, resources) -> dict:
     """Weight storage of a packed conv: dense fp32, bare non-zeros, packed form (+ tables)."""
-    from pconv_mlir.constants import constant_array
+    from pconv_mlir.mlir.constants import constant_array
 
     packed = constant_array(op.operands[1], resources)
     k = ir.RankedTensorType(op.results[0].type).shape[1]
@@ -109,13 +109,13 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong."""
-    from pconv_mlir.constants import ResourceTable
+    from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.dialects.pconv import load_pconv_dialect
-    from pconv_mlir.parsing import ParseRejected, parse_module
-    from pconv_mlir.pass_infra import ops_named
+    from pconv_mlir.mlir.parsing import ParseRejected, parse_module
+    from pconv_mlir.mlir.pass_infra import ops_named
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, OTHER_CONV_OPS, analyze
-    from pconv_mlir.pipeline import build_pass_manager
+    from pconv_mlir.mlir.pipeline import build_pass_manager
 
     with ir.Context() as ctx:
         load_pconv_dialect(ctx)

@@ -11,11 +11,11 @@ import argparse
 import os
 import sys
 
-from pconv_mlir.diagnostics import DiagnosticCollector, check_expected, format_diagnostic
-from pconv_mlir.ir import MLIRError, ir
-from pconv_mlir.parsing import ParseRejected, parse_module
+from pconv_mlir.mlir.diagnostics import DiagnosticCollector, check_expected, format_diagnostic
+from pconv_mlir.mlir.ir import MLIRError, ir
+from pconv_mlir.mlir.parsing import ParseRejected, parse_module
 from pconv_mlir.passes import PASSES, pass_class
-from pconv_mlir.pipeline import PipelineError, build_pass_manager
+from pconv_mlir.mlir.pipeline import PipelineError, build_pass_manager
 
 SPLIT_MARKER = "// -----"
 

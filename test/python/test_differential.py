@@ -251,10 +251,10 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
     import pconv_mlir
     from pconv_mlir.compiler import cleanup_pipeline, import_model
     from pconv_mlir.dialects.pconv import load_pconv_dialect
-    from pconv_mlir.ir import ir
-    from pconv_mlir.pass_infra import ops_named
+    from pconv_mlir.mlir.ir import ir
+    from pconv_mlir.mlir.pass_infra import ops_named
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
-    from pconv_mlir.pipeline import build_pass_manager
+    from pconv_mlir.mlir.pipeline import build_pass_manager
     from pconv_mlir.targets import compile_mlir, get_target
 
     if PIPELINES[pipeline] is None:

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pconv_mlir.ir import ir
+from pconv_mlir.mlir.ir import ir
 from pconv_mlir.dialects.pconv import load_pconv_dialect
-from pconv_mlir.pipeline import build_pass_manager
+from pconv_mlir.mlir.pipeline import build_pass_manager
 from pconv_mlir.patterns import PRUNED
 
 LIBRARY = [(1, 3, 4, 5), (0, 1, 4, 7), (3, 4, 5, 7), (1, 4, 5, 8)]

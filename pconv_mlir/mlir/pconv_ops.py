@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from pconv_mlir.constants import ResourceTable, constant_array, dense_attr
-from pconv_mlir.ir import ir
+from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
+from pconv_mlir.mlir.ir import ir
 
 I64 = lambda: ir.IntegerType.get_signless(64)  # noqa: E731 - needs a live context
 

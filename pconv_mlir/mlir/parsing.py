@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from pconv_mlir.diagnostics import Diagnostic
-from pconv_mlir.ir import ir
+from pconv_mlir.mlir.diagnostics import Diagnostic
+from pconv_mlir.mlir.ir import ir
 
 # Upstream MLIR (torch-mlir's and IREE's builds) segfaults instead of reporting an error
 # when the custom form of linalg.broadcast / linalg.transpose has a malformed

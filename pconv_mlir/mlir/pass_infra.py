@@ -4,7 +4,7 @@ A pconv pass is a dataclass whose fields are its options (``pconv-x{opt=3}`` on 
 command line) with a class-level ``name`` (its flag) and ``summary``. ``run`` gets the
 top-level module operation and raises :class:`PassFailure` to fail with a located error.
 Python passes are not in MLIR's registry, so pipelines are parsed by
-:mod:`pconv_mlir.pipeline`, which adds these passes and upstream ones to one PassManager.
+:mod:`pconv_mlir.mlir.pipeline`, which adds these passes and upstream ones to one PassManager.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from pconv_mlir.ir import PassManager, ir
+from pconv_mlir.mlir.ir import PassManager, ir
 
 
 class PassFailure(Exception):

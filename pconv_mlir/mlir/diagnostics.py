@@ -6,7 +6,7 @@ import dataclasses
 import re
 import sys
 
-from pconv_mlir.ir import ir
+from pconv_mlir.mlir.ir import ir
 
 _LOC = re.compile(r'loc\("[^"]*":(\d+):(\d+)\)')
 _EXPECTED = re.compile(r"//\s*expected-(error|warning|remark|note)\s*(@(above|below|[+-]\d+))?\s*\{\{(.*)\}\}")

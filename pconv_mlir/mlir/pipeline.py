@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from pconv_mlir.ir import PassManager
-from pconv_mlir.pass_infra import PassOptionError
+from pconv_mlir.mlir.ir import PassManager
+from pconv_mlir.mlir.pass_infra import PassOptionError
 from pconv_mlir.passes import PASSES, pass_class
 
 _OPTION = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=\s*(\"[^\"]*\"|[^\s\"]+)\s*")

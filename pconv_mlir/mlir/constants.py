@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from pconv_mlir.ir import ir
+from pconv_mlir.mlir.ir import ir
 
 _RESOURCE_ENTRY = re.compile(r'^\s*("?)([^\s":]+)\1\s*:\s*"0x([0-9A-Fa-f]*)"', re.MULTILINE)
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
