@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import pconv_mlir  # noqa: E402
 from model_bench import INPUTS, build  # noqa: E402
-from pconv_mlir.lowering.harness import rel_err  # noqa: E402
+from pconv_mlir.testing.harness import rel_err  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 
 

@@ -28,9 +28,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv  # noqa: E402
-from pconv_mlir.lowering.harness import (DENSE_BEST_FLAGS, bench_vmfb, compile_text, conv_ref,  # noqa: E402
-                                         rel_err, run_vmfb, wrap_module)
-from pconv_mlir.lowering.sparse_gen import random_pattern_weight  # noqa: E402
+from pconv_mlir.runtime import bench_vmfb  # noqa: E402
+from pconv_mlir.targets import DENSE_FLAGS  # noqa: E402
+from pconv_mlir.testing.harness import compile_text, conv_ref, rel_err, run_vmfb, wrap_module  # noqa: E402
+from pconv_mlir.testing.sparse_gen import random_pattern_weight  # noqa: E402
 
 VGG16_CIFAR = [  # (name, C, K, H)
     ("conv1_1 3-64@32", 3, 64, 32), ("conv1_2 64@32", 64, 64, 32),
@@ -78,7 +79,7 @@ Vulkan (lavapipe, `iree-run-module --device=vulkan`): the pconv module compiles 
 (21x; lavapipe is a CPU rasteriser, not a phone GPU).
 """.splitlines()
 
-DENSE_VARIANTS = {"dense_default": [], "dense_im2col": list(DENSE_BEST_FLAGS)}
+DENSE_VARIANTS = {"dense_default": [], "dense_im2col": list(DENSE_FLAGS)}
 
 
 def main(argv=None):

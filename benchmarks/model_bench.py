@@ -30,10 +30,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import pconv_mlir  # noqa: E402
-from pconv_mlir.lowering.harness import bench_vmfb, rel_err  # noqa: E402
+from pconv_mlir.testing.harness import rel_err  # noqa: E402
 from pconv_mlir.models import build_model  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
-from pconv_mlir.runtime import bench, load_module  # noqa: E402
+from pconv_mlir.runtime import bench, bench_vmfb, load_module  # noqa: E402
 from pconv_mlir.synthetic import pattern_prune_model  # noqa: E402
 
 INPUTS = {"vgg16_cifar": (1, 3, 32, 32), "resnet50": (1, 3, 224, 224), "mobilenet_v2": (1, 3, 224, 224)}

@@ -19,6 +19,7 @@ __all__ = [
     "PconvCompileError",
     "PconvRuntimeError",
     "PconvInputError",
+    "first_line",
 ]
 
 
@@ -50,3 +51,10 @@ class PconvRuntimeError(PconvError):
 
 class PconvInputError(PconvError, ValueError):
     """Inputs given to a module (or CLI) do not match what it expects."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type name when the message is empty): tools
+    such as IREE put a whole report in one exception, and pconv reports errors in one line."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

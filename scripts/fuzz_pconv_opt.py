@@ -7,7 +7,7 @@
 Every input must end with exit code 0, or exit code 1 with a diagnostic: no Python
 traceback, no ``internal error`` line, no crash of the process (MLIR C++ abort/segfault),
 no hang (``--timeout`` seconds per input). Inputs run in-process in a worker subprocess
-(see :mod:`pconv_mlir.fuzz`). Exit code 0 when no input failed. Failing inputs are kept in
+(see :mod:`pconv_mlir.testing.fuzz`). Exit code 0 when no input failed. Failing inputs are kept in
 the JSON (base64) with their pconv-opt arguments; ``--replay FILE.json`` reruns them.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pconv_mlir.fuzz import FAILURE_KINDS, Case, WorkerPool, fuzz, load_corpus  # noqa: E402
+from pconv_mlir.testing.fuzz import FAILURE_KINDS, Case, WorkerPool, fuzz, load_corpus  # noqa: E402
 
 
 def _replay(path: str, timeout: float) -> int:

@@ -2,7 +2,7 @@
 
 Both go through :func:`pconv_mlir.compile` (torch-mlir FX import -> [pconv passes] ->
 iree-compile, ``--iree-llvmcpu-target-cpu=host``); timed by ``iree-benchmark-module``
-(:func:`pconv_mlir.lowering.harness.bench_vmfb`), like ``benchmarks/model_bench.py``.
+(:func:`pconv_mlir.runtime.bench_vmfb`), like ``benchmarks/model_bench.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class _IreeRunner(Runner):
         return np.asarray(self._mod.run(x)[0])
 
     def time_ms(self, x, threads, min_time=0.2):
-        from pconv_mlir.lowering.harness import bench_vmfb
+        from pconv_mlir.runtime import bench_vmfb
         np.save(self.x_path, x)
         return bench_vmfb(self.artifact, self.x_path, threads, reps=3, min_time=min_time)
 

@@ -11,7 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pconv_mlir import android, cli_android  # noqa: E402
+from pconv_mlir import android  # noqa: E402
+from pconv_mlir.cli import android as cli_android  # noqa: E402
 from pconv_mlir.errors import PconvError, PconvInputError, PconvRuntimeError  # noqa: E402
 from pconv_mlir.runtime import load_module  # noqa: E402
 from pconv_mlir.targets import compile_mlir  # noqa: E402
@@ -87,12 +88,12 @@ def test_cli_bundle_run_bench_emulated(net, bundle_dir, tmp_path, capsys):
     cli_android.add_parser(ap.add_subparsers(dest="command"))
     out = tmp_path / "b"
     args = ap.parse_args(["android", "bundle", str(net["arm"]), "--input", str(net["x"]), "-o", str(out), "--reference-module", str(net["host"]), "--device", "local-sync"])
-    assert cli_android.run(args) == 0
+    assert args.handler(args) == 0
     args = ap.parse_args(["android", "run", str(out), "--emulate", "--tolerance", "1e-6", "--timeout", "180"])
-    assert cli_android.run(args) == 0
+    assert args.handler(args) == 0
     assert "PASS" in capsys.readouterr().out
     args = ap.parse_args(["android", "bench", str(out), "--emulate", "--repeats", "1", "--threads", "1", "--timeout", "180", "--device", "local-task"])
-    assert cli_android.run(args) == 0
+    assert args.handler(args) == 0
     assert "BM_main" in capsys.readouterr().out
 
 
@@ -106,10 +107,12 @@ def test_bundle_rejects_bad_input(net, tmp_path):
 def test_no_adb_or_bundle(monkeypatch, tmp_path, capsys, bundle_dir):
     ap = argparse.ArgumentParser(prog="pconv")
     cli_android.add_parser(ap.add_subparsers(dest="command"))
-    assert cli_android.run(ap.parse_args(["android", "run", str(tmp_path)])) == 1
+    args = ap.parse_args(["android", "run", str(tmp_path)])
+    assert args.handler(args) == 1
     assert "not a pconv bundle" in capsys.readouterr().err
     monkeypatch.setenv("PATH", str(tmp_path))  # no adb on PATH
-    assert cli_android.run(ap.parse_args(["android", "run", str(bundle_dir)])) == 1
+    args = ap.parse_args(["android", "run", str(bundle_dir)])
+    assert args.handler(args) == 1
     err = capsys.readouterr().err
     assert "adb not found" in err and "Traceback" not in err
     with pytest.raises(PconvError, match="adb not found"):

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 import pconv_mlir
-from pconv_mlir import cli
+from pconv_mlir.cli import main as cli
 from pconv_mlir.errors import PconvCompileError, PconvInputError, PconvRuntimeError
 from pconv_mlir.patterns import PRUNED
 from pconv_mlir.runtime import load_module

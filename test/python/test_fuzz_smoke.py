@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from pconv_mlir.fuzz import FAILURE_KINDS, MUTATOR_NAMES, classify, fuzz, generate_cases, load_corpus, mutate, run_in_process
+from pconv_mlir.testing.fuzz import FAILURE_KINDS, MUTATOR_NAMES, classify, fuzz, generate_cases, load_corpus, mutate, run_in_process
 
 
 def test_corpus_and_mutators():

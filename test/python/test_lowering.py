@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
-from pconv_mlir.lowering.harness import compile_text, conv_ref, rel_err, run_vmfb, wrap_module
-from pconv_mlir.lowering.sparse_gen import random_pattern_weight
+from pconv_mlir.testing.harness import compile_text, conv_ref, rel_err, run_vmfb, wrap_module
+from pconv_mlir.testing.sparse_gen import random_pattern_weight
 
 TOL = 1e-4
 

@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from pconv_mlir.cli_prune import add_parser
+from pconv_mlir.cli.prune import add_parser
 from pconv_mlir.errors import PconvInputError
 from pconv_mlir.pruning import load_pruned
 

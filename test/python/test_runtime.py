@@ -11,7 +11,7 @@ from support import needs_vulkan, rel_err
 
 torch = pytest.importorskip("torch")
 
-from pconv_mlir import cli_runtime  # noqa: E402
+from pconv_mlir.cli import runtime as cli_runtime  # noqa: E402
 from pconv_mlir.errors import PconvInputError, PconvRuntimeError  # noqa: E402
 from pconv_mlir.runtime import aligned_copy, bench, load_module, parse_signature  # noqa: E402
 from pconv_mlir.targets import compile_mlir  # noqa: E402
@@ -128,24 +128,24 @@ def test_vulkan_alignment(tiny):
 def _cli(*argv, env=None):
     e = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pconv_mlir.cli_runtime", *map(str, argv)], capture_output=True, text=True, env=e, timeout=120)
+    return subprocess.run([sys.executable, "-m", "pconv_mlir.cli.main", *map(str, argv)], capture_output=True, text=True, env=e, timeout=120)
 
 
 def test_cli_run_and_bench(tiny, tmp_path, capsys):
     import argparse
 
     ap = argparse.ArgumentParser(prog="pconv")
-    cli_runtime.add_parsers(ap.add_subparsers(dest="command"))
+    cli_runtime.add_parser(ap.add_subparsers(dest="command"))
     out = tmp_path / "y.npy"
     args = ap.parse_args(["run", str(tiny["cpu"]), "--device", "local-sync", "--input", str(tiny["dir"] / "x.npy"), "--output", str(out)])
-    assert cli_runtime.run(args) == 0
+    assert args.handler(args) == 0
     assert rel_err(np.load(out), tiny["ref"]) <= 1e-5
     args = ap.parse_args(["bench", str(tiny["cpu"]), "--device", "local-sync", "--repeats", "3", "--warmup", "1"])
-    assert cli_runtime.run(args) == 0
+    assert args.handler(args) == 0
     assert "median" in capsys.readouterr().out
     # errors: one line on stderr, exit 1, no traceback
     args = ap.parse_args(["run", str(tiny["cpu"]), "--device", "local-sync", "--input", str(tmp_path / "missing.npy")])
-    assert cli_runtime.run(args) == 1
+    assert args.handler(args) == 1
     err = capsys.readouterr().err
     assert "input file not found" in err and "Traceback" not in err
 

@@ -10,14 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
-import torch
-
-from pconv_mlir.data import DATASETS, load_dataset
 from pconv_mlir.errors import PconvInputError
-from pconv_mlir.models import MODELS, build_model
-from pconv_mlir.pruning import PruningConfig, evaluate, fit, prune_and_retrain, save_pruned
 
 __all__ = ["add_parser", "run"]
 
@@ -36,6 +31,32 @@ def _model_arg(text: str) -> tuple[str, Any]:
         return key, value
 
 
+class _LazyChoices:
+    """argparse ``choices`` read from a registry on first use: building the parser (for
+    ``pconv --help``) must not import torch; parsing ``pconv prune ...`` may."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]):
+        self._load = load
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+
+def _model_names() -> list[str]:
+    from pconv_mlir.models import MODELS
+
+    return sorted(MODELS)
+
+
+def _dataset_names() -> Sequence[str]:
+    from pconv_mlir.data import DATASETS
+
+    return DATASETS
+
+
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Add the ``prune`` subcommand to ``subparsers`` and return its parser."""
     p = subparsers.add_parser(
@@ -44,10 +65,13 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
         description="Train a model on a dataset, prune its 3x3 convs to a pattern library with "
         "connectivity pruning (ADMM or one-shot), retrain with masks, and save model + metadata.",
     )
-    p.add_argument("--model", default="small_cnn", choices=sorted(MODELS))
+    # An explicit metavar keeps argparse from listing (loading) the choices while it builds the parser.
+    p.add_argument("--model", default="small_cnn", choices=_LazyChoices(_model_names), metavar="MODEL",
+                   help="one of %(choices)s (default %(default)s)")
     p.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE",
                    help="extra constructor argument, e.g. width=16 (repeatable)")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--dataset", default="digits", choices=_LazyChoices(_dataset_names), metavar="DATASET",
+                   help="one of %(choices)s (default %(default)s)")
     p.add_argument("--data-dir", help="folder with the CIFAR-10 python batches")
     p.add_argument("--image-size", type=int, help="digits resize (default 16 for small_cnn, else 32)")
     p.add_argument("--mode", default="admm", choices=("admm", "oneshot"))
@@ -60,9 +84,10 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     p.add_argument("--admm-epochs", type=int, default=10, help="ADMM epochs; one-shot retrains that much longer")
     p.add_argument("--retrain-epochs", type=int, default=10, help="masked retraining epochs")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of every phase")
-    p.add_argument("--rho", type=float, default=PruningConfig.rho)
-    p.add_argument("--rho-growth", type=float, default=PruningConfig.rho_growth)
-    p.add_argument("--rho-max", type=float, default=PruningConfig.rho_max)
+    # ADMM penalty schedule; unset options keep PruningConfig's defaults.
+    p.add_argument("--rho", type=float, help="ADMM penalty at the start")
+    p.add_argument("--rho-growth", type=float, help="factor applied to rho each ADMM epoch")
+    p.add_argument("--rho-max", type=float, help="upper bound of rho")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads (small models run best on 1)")
@@ -74,10 +99,17 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``pconv prune``; returns the exit status."""
+    import torch
+
+    from pconv_mlir.data import load_dataset
+    from pconv_mlir.models import build_model
+    from pconv_mlir.pruning import PruningConfig, evaluate, fit, prune_and_retrain, save_pruned
+
+    schedule = {k: getattr(args, k) for k in ("rho", "rho_growth", "rho_max") if getattr(args, k) is not None}
     try:
         config = PruningConfig(
             num_patterns=args.patterns, keep=args.keep, group_size=args.group_size, prune_1x1=args.prune_1x1,
-            exclude=tuple(args.exclude), rho=args.rho, rho_growth=args.rho_growth, rho_max=args.rho_max,
+            exclude=tuple(args.exclude), **schedule,
         )
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                             image_size=args.image_size or _IMAGE_SIZE.get(args.model, 32))

@@ -1,7 +1,7 @@
 """The ``pconv`` command: prune, compile, run, bench, android.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (or
-``add_parsers``) and sets ``args.handler``. Errors the user can fix are
+Each subcommand lives in its own module of :mod:`pconv_mlir.cli` exposing
+``add_parser(subparsers)``, which sets ``args.handler``. Errors the user can fix are
 :class:`~pconv_mlir.errors.PconvError`: one line on stderr, exit code 1, no traceback.
 """
 
@@ -17,10 +17,10 @@ from pconv_mlir.errors import PconvError
 
 # Modules contributing subcommands, in the order --help lists them.
 SUBCOMMAND_MODULES = (
-    "pconv_mlir.cli_prune",
-    "pconv_mlir.cli_compile",
-    "pconv_mlir.cli_runtime",
-    "pconv_mlir.cli_android",
+    "pconv_mlir.cli.prune",
+    "pconv_mlir.cli.compile",
+    "pconv_mlir.cli.runtime",
+    "pconv_mlir.cli.android",
 )
 
 
@@ -30,21 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pconv-mlir {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        adder = getattr(module, "add_parsers", None) or module.add_parser
-        adder(subparsers)
+        importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None) or getattr(args, "func", None)
+    handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0 if args.command is None else 2

@@ -1,9 +1,8 @@
 """`pconv run` and `pconv bench` subcommands.
 
-The `pconv` entry point calls :func:`add_parsers` with its subparsers object;
-each subcommand sets ``func`` (via ``set_defaults``) to its handler, and
-:func:`run` dispatches to it.  Handlers return an exit code; errors print one
-line to stderr and return 1 (no traceback).
+The `pconv` entry point calls :func:`add_parser` with its subparsers object;
+each subcommand sets ``handler`` (via ``set_defaults``).  Handlers return an exit
+code; errors print one line to stderr and return 1 (no traceback).
 
     pconv run MODULE.vmfb --device vulkan --input x.npy [--input y.npy] \
         [--output out.npy ...] [--function main] [--params model.irpa]
@@ -17,14 +16,15 @@ import argparse
 import json
 import sys
 
-import numpy as np
+from pconv_mlir.errors import PconvError, PconvInputError
+from pconv_mlir.runtime.device import DEVICES
 
-from .errors import PconvError, PconvInputError
-
-__all__ = ["add_parsers", "run", "cmd_run", "cmd_bench"]
+__all__ = ["add_parser", "cmd_run", "cmd_bench"]
 
 
 def _load_inputs(paths):
+    import numpy as np
+
     arrays = []
     for p in paths or []:
         try:
@@ -37,6 +37,8 @@ def _load_inputs(paths):
 
 
 def _random_inputs(mod, function):
+    import numpy as np
+
     specs, _ = mod.signature(function)
     rng = np.random.default_rng(0)
     arrays = []
@@ -55,8 +57,6 @@ def _random_inputs(mod, function):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from .runtime import DEVICES
-
     p.add_argument("module", metavar="MODULE", help="compiled module (.vmfb)")
     p.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="IREE device (default: local-task)")
     p.add_argument("--function", "-f", default="main", help="function to call (default: main)")
@@ -65,23 +65,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads (default: all cores)")
 
 
-def add_parsers(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """Adds the `run` and `bench` subcommands to an argparse subparsers object."""
     p = subparsers.add_parser("run", help="run a compiled module on inputs", description="Run a compiled .vmfb with .npy inputs and print or save the outputs.")
     _common(p)
     p.add_argument("--output", "-o", action="append", default=[], metavar="OUT.npy", help="where to save output k (repeat per output); printed if omitted")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(handler=cmd_run)
 
     b = subparsers.add_parser("bench", help="time a compiled module", description="Time a compiled .vmfb (median and spread over repeats).")
     _common(b)
     b.add_argument("--repeats", "-r", type=int, default=20, help="timed runs (default 20)")
     b.add_argument("--warmup", "-w", type=int, default=3, help="untimed warm-up runs (default 3)")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(handler=cmd_bench)
 
 
 def cmd_run(args) -> int:
-    from .runtime import load_module
+    import numpy as np
+
+    from pconv_mlir.runtime import load_module
 
     try:
         mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
@@ -103,7 +105,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .runtime import bench, load_module
+    from pconv_mlir.runtime import bench, load_module
 
     try:
         mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
@@ -121,18 +123,3 @@ def cmd_bench(args) -> int:
     except PconvError as e:
         print(f"pconv bench: error: {e}", file=sys.stderr)
         return 1
-
-
-def run(args) -> int:
-    """Dispatches parsed args to the handler the subcommand registered."""
-    return args.func(args)
-
-
-def main(argv=None) -> int:  # standalone use: python -m pconv_mlir.cli_runtime run ...
-    ap = argparse.ArgumentParser(prog="pconv")
-    add_parsers(ap.add_subparsers(dest="command", required=True))
-    return run(ap.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

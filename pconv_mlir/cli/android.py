@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import PconvError
+from pconv_mlir.errors import PconvError, PconvInputError
+from pconv_mlir.runtime.device import DEVICES
 
-__all__ = ["add_parser", "run", "cmd_bundle", "cmd_run", "cmd_bench"]
+__all__ = ["add_parser", "cmd_bundle", "cmd_run", "cmd_bench"]
 
 
 def add_parser(subparsers) -> None:
-    from .runtime import DEVICES
-
     a = subparsers.add_parser("android", help="bundle and run modules on Android / aarch64", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = a.add_subparsers(dest="android_command", required=True, metavar="{bundle,run,bench}")
 
@@ -36,7 +35,7 @@ def add_parser(subparsers) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--reference", action="append", default=[], metavar="REF.npy", help="expected output k (repeat per output)")
     g.add_argument("--reference-module", metavar="HOST.vmfb", help="compute expected outputs by running this host module (e.g. compiled for llvm-cpu) here")
-    b.set_defaults(func=cmd_bundle)
+    b.set_defaults(handler=cmd_bundle)
 
     r = sub.add_parser("run", help="run a bundle on a phone (adb) or under qemu (--emulate)")
     r.add_argument("bundle", metavar="DIR")
@@ -45,7 +44,7 @@ def add_parser(subparsers) -> None:
     r.add_argument("--serial", "-s", default=None, help="adb device serial")
     r.add_argument("--tolerance", type=float, default=1e-4, help="max rel err vs reference (default 1e-4)")
     r.add_argument("--timeout", type=float, default=600, help="seconds (default 600)")
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(handler=cmd_run)
 
     c = sub.add_parser("bench", help="benchmark a bundle on a phone (adb) or under qemu (--emulate)")
     c.add_argument("bundle", metavar="DIR")
@@ -55,7 +54,7 @@ def add_parser(subparsers) -> None:
     c.add_argument("--repeats", "-r", type=int, default=10)
     c.add_argument("--serial", "-s", default=None)
     c.add_argument("--timeout", type=float, default=600)
-    c.set_defaults(func=cmd_bench)
+    c.set_defaults(handler=cmd_bench)
 
 
 def _err(cmd: str, e: Exception) -> int:
@@ -64,15 +63,14 @@ def _err(cmd: str, e: Exception) -> int:
 
 
 def cmd_bundle(args) -> int:
-    from . import android
+    from pconv_mlir import android
 
     try:
         refs = list(args.reference)
         if args.reference_module:
             import numpy as np
 
-            from .errors import PconvInputError
-            from .runtime import load_module
+            from pconv_mlir.runtime import load_module
 
             try:
                 inputs = [np.load(p, allow_pickle=False) for p in args.input]
@@ -88,7 +86,7 @@ def cmd_bundle(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from . import android
+    from pconv_mlir import android
 
     try:
         if args.emulate:
@@ -102,7 +100,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import android
+    from pconv_mlir import android
 
     try:
         if args.emulate:
@@ -113,17 +111,3 @@ def cmd_bench(args) -> int:
         return 0
     except PconvError as e:
         return _err("bench", e)
-
-
-def run(args) -> int:
-    return args.func(args)
-
-
-def main(argv=None) -> int:  # standalone: python -m pconv_mlir.cli_android android bundle ...
-    ap = argparse.ArgumentParser(prog="pconv")
-    add_parser(ap.add_subparsers(dest="command", required=True))
-    return run(ap.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

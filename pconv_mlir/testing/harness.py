@@ -1,25 +1,15 @@
-"""Wrap a LoweredConv into a runnable module, compile it with IREE, run and time it.
+"""Wrap a LoweredConv into a runnable module, compile it for this CPU, run it, and compute
+PyTorch's answer for it.
 
 Used by tests and benchmarks/layer_bench.py; the compiler driver has its own path.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
-
 import numpy as np
 
-from .mlir_util import dense_attr
-from .spec import LoweredConv
-
-#: Best dense flags measured for llvm-cpu (architecture.md and results/layer_bench.md).
-DENSE_BEST_FLAGS = ["--iree-global-opt-use-im2col-for-convs"]
-CPU_FLAGS = ["--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu",
-             "--iree-llvmcpu-target-cpu=host"]
+from pconv_mlir.lowering.mlir_util import dense_attr
+from pconv_mlir.lowering.spec import LoweredConv
 
 
 def wrap_module(low: LoweredConv, entry: str = "main", relu: bool = False) -> str:
@@ -51,22 +41,19 @@ def wrap_module(low: LoweredConv, entry: str = "main", relu: bool = False) -> st
     return "\n".join(L) + "\n"
 
 
-def compile_text(text: str, flags: list[str] | None = None, target: str = "cpu") -> bytes:
-    import iree.compiler as ic
-    args = list(CPU_FLAGS if target == "cpu" else []) + list(flags or [])
-    if target != "cpu":
-        args = list(flags or [])
-    return ic.compile_str(text, extra_args=args)
+def compile_text(text: str, flags: list[str] | None = None) -> bytes:
+    """``text`` compiled for this host's CPU (the ``llvm-cpu`` target) with extra ``flags``."""
+    from pconv_mlir.targets import compile_mlir
+
+    return compile_mlir(text, "llvm-cpu", extra_flags=flags or ())
 
 
 def run_vmfb(vmfb: bytes, x: np.ndarray, driver: str = "local-sync", entry: str = "main") -> np.ndarray:
-    import iree.runtime as rt
-    config = rt.Config(driver)
-    ctx = rt.SystemContext(config=config)
-    vm_module = rt.VmModule.copy_buffer(ctx.instance, vmfb)
-    ctx.add_vm_module(vm_module)
-    f = ctx.modules.module[entry]
-    return np.asarray(f(x)).copy()
+    """The one output of ``entry`` on ``x``."""
+    from pconv_mlir.runtime import load_module
+
+    (y,) = load_module(vmfb, device=driver).run(x, function=entry)
+    return y
 
 
 def conv_ref(spec, x, weight, bias):
@@ -86,24 +73,3 @@ def rel_err(a, b) -> float:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
-
-
-def bench_vmfb(vmfb_path: str, x_path: str, threads: int, reps: int = 5, min_time: float = 0.2,
-               entry: str = "main") -> float:
-    """Median real time (ms) of iree-benchmark-module over ``reps`` repetitions."""
-    exe = os.path.join(os.path.dirname(sys.executable), "iree-benchmark-module")
-    cmd = [exe, f"--module={vmfb_path}", f"--function={entry}", f"--input=@{x_path}",
-           f"--benchmark_repetitions={reps}", f"--benchmark_min_time={min_time}s",
-           "--benchmark_format=json", "--benchmark_report_aggregates_only=true"]
-    if threads == 1:
-        cmd += ["--device=local-sync"]
-    else:
-        cmd += ["--device=local-task", f"--task_topology_max_group_count={threads}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    data = json.loads(out)
-    for b in data["benchmarks"]:
-        if b.get("aggregate_name") == "median":
-            t = b["real_time"]
-            unit = b.get("time_unit", "ms")
-            return t * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    raise RuntimeError(f"no median in {out[:500]}")

@@ -9,7 +9,7 @@ many mutated inputs without paying the tool's start-up per input:
 - :func:`mutate` applies 1-3 random edits (byte flips, truncation, swapped tokens, changed
   numbers/attribute values/types, deleted or duplicated lines, inserted tokens);
 - :class:`WorkerPool` runs ``pconv_mlir.tools.pconv_opt.main(argv)`` in a worker
-  subprocess (``python -m pconv_mlir.fuzz --worker``) that handles many inputs, watched by
+  subprocess (``python -m pconv_mlir.testing.fuzz --worker``) that handles many inputs, watched by
   the parent with a per-input timeout; a worker that dies (a C++ abort or segfault in
   MLIR) or hangs is recorded with its input and replaced;
 - :func:`classify` turns one result into ``ok`` (exit 0), ``diagnostic`` (exit 1 with an
@@ -37,7 +37,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from pconv_mlir.provenance import REPO
+
 SPLIT = "// -----"
 FAILURE_KINDS = ("traceback", "internal-error", "bad-exit-code", "no-diagnostic", "crash", "hang")
 
@@ -360,7 +361,7 @@ class WorkerPool:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         env.pop("PCONV_DEBUG", None)
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen([self.python, "-m", "pconv_mlir.fuzz", "--worker"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([self.python, "-m", "pconv_mlir.testing.fuzz", "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr_file, cwd=str(REPO), env=env)
         if self._readline(120.0) is None:
             raise RuntimeError(f"fuzz worker did not start: {self._stderr_tail()}")
@@ -468,4 +469,4 @@ def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_f
 if __name__ == "__main__":
     if sys.argv[1:] == ["--worker"]:
         sys.exit(_worker())
-    sys.exit("usage: python -m pconv_mlir.fuzz --worker (see scripts/fuzz_pconv_opt.py)")
+    sys.exit("usage: python -m pconv_mlir.testing.fuzz --worker (see scripts/fuzz_pconv_opt.py)")

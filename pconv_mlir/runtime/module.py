@@ -1,0 +1,215 @@
+"""Loading a compiled ``.vmfb`` and running its functions on numpy or torch inputs.
+
+What this adds on top of ``iree.runtime``:
+
+* a damaged ``.vmfb`` (too short, unknown header, broken zip framing or CRC) is refused
+  before IREE sees it, with a one-line :class:`PconvRuntimeError`;
+* inputs are checked against the function signature the compiler records in the module
+  (:mod:`pconv_mlir.runtime.signature`); a wrong count, shape or dtype raises
+  :class:`PconvInputError` naming the argument;
+* on Vulkan every input is copied into an aligned host buffer
+  (:mod:`pconv_mlir.runtime.buffers`);
+* a missing driver or device and a failing invocation become :class:`PconvRuntimeError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pconv_mlir.errors import PconvRuntimeError, first_line
+from pconv_mlir.runtime.buffers import aligned_copy, device_array_to_numpy, to_numpy
+from pconv_mlir.runtime.device import get_device, local_task_threads
+from pconv_mlir.runtime.signature import TensorSpec, check_arrays, parse_signature
+
+__all__ = ["LoadedModule", "load_module", "function_signature", "read_vmfb"]
+
+
+def _public_functions(vm_module) -> list[str]:
+    return [n for n in vm_module.function_names if not n.startswith("__")]
+
+
+def _lookup(vm_module, function: str):
+    f = vm_module.lookup_function(function)
+    if f is None:
+        raise PconvRuntimeError(
+            f"module has no function {function!r} (functions: {', '.join(_public_functions(vm_module)) or 'none'})"
+        )
+    return f
+
+
+def function_signature(vm_module, function: str = "main") -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """(inputs, outputs) TensorSpecs of ``function`` of an ``iree.runtime.VmModule``, from its
+    reflection metadata (no device needed)."""
+    decl = (_lookup(vm_module, function).reflection or {}).get("iree.abi.declaration")
+    if not decl:
+        raise PconvRuntimeError(f"function {function!r} has no signature metadata")
+    try:
+        return parse_signature(decl)
+    except ValueError as e:
+        raise PconvRuntimeError(str(e)) from None
+
+
+class LoadedModule:
+    """A .vmfb loaded into an IREE context on one device.
+
+    Attributes: ``device`` (name), ``threads`` (local-task worker count or None),
+    ``function_names``, ``signature(fn)``.
+    """
+
+    def __init__(self, ctx, vm_module, device: str, threads: int | None, hal_device):
+        self._ctx = ctx
+        self._vm_module = vm_module
+        self.device = device
+        self.threads = threads
+        self._hal_device = hal_device
+        self.name = vm_module.name
+
+    @property
+    def function_names(self) -> list[str]:
+        return _public_functions(self._vm_module)
+
+    def signature(self, function: str = "main") -> tuple[list[TensorSpec], list[TensorSpec]]:
+        """(inputs, outputs) TensorSpecs from the module's reflection metadata."""
+        return function_signature(self._vm_module, function)
+
+    def check_inputs(self, inputs: Sequence[Any], function: str = "main") -> list[np.ndarray]:
+        """Converts inputs to numpy and checks them against the signature.
+
+        Raises PconvInputError on a wrong count, shape or dtype."""
+        specs, _ = self.signature(function)
+        arrays = [to_numpy(x, f"input {i}") for i, x in enumerate(inputs)]
+        check_arrays(arrays, specs, function)
+        return arrays
+
+    def prepare_inputs(self, inputs: Sequence[Any], function: str = "main") -> list[np.ndarray]:
+        """Checked inputs laid out as the device needs them (aligned copies on Vulkan), ready
+        for :meth:`run_prepared`; prepare once to call a function many times (benchmarks)."""
+        arrays = self.check_inputs(inputs, function)
+        if self.device == "vulkan":
+            return [aligned_copy(a) for a in arrays]
+        return [np.ascontiguousarray(a) for a in arrays]
+
+    def run_prepared(self, prepared: Sequence[np.ndarray], function: str = "main") -> list[np.ndarray]:
+        """Calls ``function`` on inputs from :meth:`prepare_inputs`; returns numpy outputs
+        (copied back to the host)."""
+        try:
+            fn = self._ctx.modules[self.name][function]
+        except KeyError:
+            _lookup(self._vm_module, function)  # raises the error that lists the functions
+            raise
+        try:
+            res = fn(*prepared)
+        except Exception as e:
+            raise PconvRuntimeError(f"running {function} on {self.device} failed: {first_line(e)}") from None
+        if res is None:
+            return []
+        items = list(res) if isinstance(res, (tuple, list)) else [res]
+        return [device_array_to_numpy(r) if hasattr(r, "to_host") else np.asarray(r) for r in items]
+
+    def run(self, *inputs: Any, function: str = "main") -> list[np.ndarray]:
+        """Runs ``function`` on the given inputs; returns a list of numpy outputs."""
+        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = tuple(inputs[0])
+        return self.run_prepared(self.prepare_inputs(inputs, function), function)
+
+    __call__ = run
+
+
+def _zip_member_error(data: bytes) -> str | None:
+    """Why a zip-framed .vmfb is damaged, or None. The framing holds a CRC-32 of every
+    member (the module flatbuffer and each embedded executable). IREE verifies the
+    flatbuffer's structure but loads and runs a damaged embedded ELF as it is (a segfault,
+    not an error), so the CRCs are checked before IREE sees the bytes."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            bad = archive.testzip()
+    except Exception as e:  # BadZipFile, and struct/zlib/EOF errors on mangled headers
+        return f"broken zip framing ({first_line(e)})"
+    return f"CRC mismatch in member {bad!r}" if bad else None
+
+
+def read_vmfb(vmfb: bytes | bytearray | memoryview | str | os.PathLike) -> tuple[bytes, str]:
+    """(bytes, source name) of a module given as bytes or a path, after the header and
+    framing checks; raises PconvRuntimeError for a missing file or a damaged module."""
+    if isinstance(vmfb, (str, os.PathLike)):
+        p = Path(vmfb)
+        if not p.is_file():
+            raise PconvRuntimeError(f"module file not found: {p}")
+        data = p.read_bytes()
+        src = str(p)
+    else:
+        data = bytes(vmfb)
+        src = "<bytes>"
+    if len(data) < 16:
+        raise PconvRuntimeError(f"{src}: not an IREE module (only {len(data)} bytes)")
+    # A .vmfb is either a zip-framed archive ("PK\x03\x04" header, member
+    # "module.fb") or a bare size-prefixed FlatBuffer with identifier "IREE".
+    if not (data[:4] == b"PK\x03\x04" or b"IREE" in data[:64]):
+        raise PconvRuntimeError(f"{src}: not an IREE .vmfb module (unknown header)")
+    if data[:4] == b"PK\x03\x04":
+        bad = _zip_member_error(data)
+        if bad:
+            raise PconvRuntimeError(f"{src}: corrupt or truncated module: {bad}")
+    return data, src
+
+
+def load_module(
+    vmfb: bytes | bytearray | memoryview | str | os.PathLike,
+    device: str = "local-task",
+    threads: int | None = None,
+    parameters: str | os.PathLike | None = None,
+    parameter_scope: str = "model",
+) -> LoadedModule:
+    """Loads a compiled module.
+
+    Args:
+      vmfb: the module's bytes, or a path to a .vmfb file.
+      device: ``local-task``, ``local-sync`` or ``vulkan``.
+      threads: worker threads for ``local-task`` (see :mod:`pconv_mlir.runtime.device`).
+      parameters: optional .irpa parameter archive; its parameters are served
+        under ``parameter_scope`` (the scope of ``#flow.parameter.named``).
+    """
+    import iree.runtime as rt
+
+    data, src = read_vmfb(vmfb)
+    hal_device = get_device(device, threads)
+    config = rt.Config(device=hal_device)
+    try:
+        vm_module = rt.VmModule.copy_buffer(config.vm_instance, data)
+    except Exception as e:
+        raise PconvRuntimeError(
+            f"{src}: corrupt or truncated module: {first_line(e)}"
+        ) from None
+
+    modules = []
+    if parameters is not None:
+        pp = Path(parameters)
+        if not pp.is_file():
+            raise PconvRuntimeError(f"parameter file not found: {pp}")
+        try:
+            idx = rt.ParameterIndex()
+            idx.load(str(pp))
+            provider = idx.create_provider(scope=parameter_scope)
+            modules.append(rt.create_io_parameters_module(config.vm_instance, provider))
+        except Exception as e:
+            raise PconvRuntimeError(f"{pp}: cannot load parameters: {first_line(e)}") from None
+    modules.append(vm_module)
+    try:
+        # Config.default_vm_modules (the HAL module) come first, then the
+        # parameter module (if any), then the main module, so imports resolve.
+        ctx = rt.SystemContext(vm_modules=modules, config=config)
+    except Exception as e:
+        msg = first_line(e)
+        hint = ""
+        if "vulkan" in msg.lower() or "executable" in msg.lower() or "format" in msg.lower():
+            hint = " (was it compiled for this device? see pconv_mlir.targets)"
+        raise PconvRuntimeError(f"{src}: cannot load module on {device}: {msg}{hint}") from None
+    used_threads = (local_task_threads() or None) if device == "local-task" else None
+    return LoadedModule(ctx, vm_module, device, used_threads, hal_device)

@@ -1,0 +1,85 @@
+"""Timing compiled modules: in this process (:func:`bench`) or with ``iree-benchmark-module``
+(:func:`bench_vmfb`, the tool a phone runs too)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from pconv_mlir.errors import PconvInputError
+from pconv_mlir.runtime.module import LoadedModule
+
+__all__ = ["bench", "bench_vmfb"]
+
+
+def bench(
+    module: LoadedModule,
+    inputs: Sequence[Any],
+    warmup: int = 3,
+    repeats: int = 20,
+    function: str = "main",
+) -> dict:
+    """Times ``repeats`` synchronous invocations after ``warmup`` ones.
+
+    Inputs are checked and (on Vulkan) aligned once, outside the timed region;
+    each timed call includes the result's transfer back to the host.
+    Returns dict(median_ms, p10, p90, min, max, mean, repeats, threads, device).
+    """
+    if repeats < 1:
+        raise PconvInputError("repeats must be >= 1")
+    prepared = module.prepare_inputs(list(inputs), function)
+    for _ in range(max(0, warmup)):
+        module.run_prepared(prepared, function)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        module.run_prepared(prepared, function)
+        times.append((time.perf_counter() - t0) * 1e3)
+    ts = sorted(times)
+
+    def pct(q: float) -> float:
+        if len(ts) == 1:
+            return ts[0]
+        k = (len(ts) - 1) * q
+        lo, hi = int(np.floor(k)), int(np.ceil(k))
+        return ts[lo] + (ts[hi] - ts[lo]) * (k - lo)
+
+    return dict(
+        median_ms=statistics.median(ts),
+        p10=pct(0.10),
+        p90=pct(0.90),
+        min=ts[0],
+        max=ts[-1],
+        mean=statistics.fmean(ts),
+        repeats=repeats,
+        threads=module.threads,
+        device=module.device,
+    )
+
+
+def bench_vmfb(vmfb_path: str, x_path: str, threads: int, reps: int = 5, min_time: float = 0.2,
+               entry: str = "main") -> float:
+    """Median real time (ms) of iree-benchmark-module over ``reps`` repetitions."""
+    exe = os.path.join(os.path.dirname(sys.executable), "iree-benchmark-module")
+    cmd = [exe, f"--module={vmfb_path}", f"--function={entry}", f"--input=@{x_path}",
+           f"--benchmark_repetitions={reps}", f"--benchmark_min_time={min_time}s",
+           "--benchmark_format=json", "--benchmark_report_aggregates_only=true"]
+    if threads == 1:
+        cmd += ["--device=local-sync"]
+    else:
+        cmd += ["--device=local-task", f"--task_topology_max_group_count={threads}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            t = b["real_time"]
+            unit = b.get("time_unit", "ms")
+            return t * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    raise RuntimeError(f"no median in {out[:500]}")
