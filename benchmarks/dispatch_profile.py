@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import pconv_mlir  # noqa: E402
 from model_bench import INPUTS, build  # noqa: E402
-from pconv_mlir.testing.harness import rel_err  # noqa: E402
+from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 
 
@@ -109,8 +109,8 @@ def main() -> int:
             compiled = pconv_mlir.compile(model, [x], target=args.target, dense=dense, extra_flags=extra)
             compile_s = time.perf_counter() - t0
             err = rel_err(compiled.run(x.numpy(), device=device), want)
-            if err > 1e-4:
-                print(f"{name}: rel err {err:.2e} > 1e-4 against PyTorch; not timed", file=sys.stderr)
+            if err > TOLERANCE:
+                print(f"{name}: rel err {err:.2e} > {TOLERANCE:g} against PyTorch; not timed", file=sys.stderr)
                 return 1
             path = os.path.join(tmp, f"{name}.vmfb")
             compiled.save(path)

@@ -30,7 +30,8 @@ sys.path.insert(0, ROOT)
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv  # noqa: E402
 from pconv_mlir.runtime import bench_vmfb  # noqa: E402
 from pconv_mlir.targets import DENSE_FLAGS  # noqa: E402
-from pconv_mlir.testing.harness import compile_text, conv_ref, rel_err, run_vmfb, wrap_module  # noqa: E402
+from pconv_mlir.numerics import rel_err  # noqa: E402
+from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_module  # noqa: E402
 from pconv_mlir.testing.sparse_gen import random_pattern_weight  # noqa: E402
 
 VGG16_CIFAR = [  # (name, C, K, H)

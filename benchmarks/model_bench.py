@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import pconv_mlir  # noqa: E402
-from pconv_mlir.testing.harness import rel_err  # noqa: E402
+from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.models import build_model  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import bench, bench_vmfb, load_module  # noqa: E402
@@ -117,7 +117,7 @@ def main() -> int:
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return 0 if all(b["rel_err"] <= 1e-4 for r in rows for b in r["builds"].values()) else 1
+    return 0 if all(b["rel_err"] <= TOLERANCE for r in rows for b in r["builds"].values()) else 1
 
 
 if __name__ == "__main__":

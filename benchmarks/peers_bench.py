@@ -21,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from pconv_mlir.numerics import TOLERANCE  # noqa: E402
 from pconv_mlir.peers import PEERS  # noqa: E402
 from pconv_mlir.peers.bench import INPUTS, run, write_outputs  # noqa: E402
 
@@ -36,7 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-time", type=float, default=0.3, help="seconds per timing sample")
     p.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated, of {', '.join(PEERS)}")
-    p.add_argument("--tol", type=float, default=1e-4, help="max rel err vs PyTorch")
+    p.add_argument("--tol", type=float, default=TOLERANCE, help="max rel err vs PyTorch")
     p.add_argument("--workdir", default=None, help="keep converted models here (default: a temp dir)")
     p.add_argument("--out", default=os.path.join(ROOT, "results", "peers_bench"))
     p.add_argument("--from-json", default=None, help="only rewrite .md and .png from this results JSON")

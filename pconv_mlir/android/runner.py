@@ -20,6 +20,7 @@ import numpy as np
 
 from pconv_mlir.android.bundler import REMOTE_DIR, load_bundle, run_tool, tail
 from pconv_mlir.errors import PconvRuntimeError
+from pconv_mlir.numerics import TOLERANCE, rel_err
 
 __all__ = [
     "QEMU",
@@ -56,18 +57,8 @@ class BundleResult:
 
 
 def compare_outputs(outputs: Sequence[np.ndarray], refs: Sequence[np.ndarray]) -> list[float]:
-    """rel err = max|a-b| / max|b| per output (inf on shape mismatch)."""
-    errs = []
-    for a, b in zip(outputs, refs):
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        if a.shape != b.shape:
-            errs.append(float("inf"))
-            continue
-        denom = np.abs(b).max() if b.size else 0.0
-        diff = np.abs(a - b).max() if b.size else 0.0
-        errs.append(float(diff / denom) if denom > 0 else float(diff))
-    return errs
+    """:func:`~pconv_mlir.numerics.rel_err` of each output against its reference."""
+    return [rel_err(a, b) for a, b in zip(outputs, refs)]
 
 
 def _collect(d: Path, meta: dict, stdout: str, tolerance: float) -> BundleResult:
@@ -105,7 +96,7 @@ def run_emulated(
     bundle_dir: str | os.PathLike,
     device: str | None = None,
     timeout: float = 300,
-    tolerance: float = 1e-4,
+    tolerance: float = TOLERANCE,
     extra_flags: Sequence[str] = (),
 ) -> BundleResult:
     """Runs the bundle's run.sh under qemu-aarch64-static on this host."""
@@ -217,7 +208,7 @@ def run_adb(
     serial: str | None = None,
     remote_dir: str = REMOTE_DIR,
     timeout: float = 600,
-    tolerance: float = 1e-4,
+    tolerance: float = TOLERANCE,
 ) -> BundleResult:
     """Pushes the bundle to the phone, runs run.sh there, pulls the outputs and
     compares them with the references (if any)."""

@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from pconv_mlir.errors import PconvError, PconvInputError
+from pconv_mlir.numerics import TOLERANCE
 from pconv_mlir.runtime.device import DEVICES
 
 __all__ = ["add_parser", "cmd_bundle", "cmd_run", "cmd_bench"]
@@ -42,7 +43,7 @@ def add_parser(subparsers) -> None:
     r.add_argument("--emulate", action="store_true", help="run here under qemu-aarch64-static")
     r.add_argument("--device", "-d", default=None, choices=DEVICES, help="override the bundle's device")
     r.add_argument("--serial", "-s", default=None, help="adb device serial")
-    r.add_argument("--tolerance", type=float, default=1e-4, help="max rel err vs reference (default 1e-4)")
+    r.add_argument("--tolerance", type=float, default=TOLERANCE, help="max rel err vs reference (default %(default)g)")
     r.add_argument("--timeout", type=float, default=600, help="seconds (default 600)")
     r.set_defaults(handler=cmd_run)
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_ELT = {np.dtype(np.float32): "f32", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
-        np.dtype(np.float16): "f16"}
-
-
-def elt_type(dtype) -> str:
-    return _ELT[np.dtype(dtype)]
+from pconv_mlir.mlir.dtypes import mlir_element_type
 
 
 def tensor_type(shape, elt: str) -> str:
@@ -18,7 +13,7 @@ def tensor_type(shape, elt: str) -> str:
 
 
 def array_type(a: np.ndarray) -> str:
-    return tensor_type(a.shape, elt_type(a.dtype))
+    return tensor_type(a.shape, mlir_element_type(a.dtype))
 
 
 def dense_attr(a: np.ndarray) -> str:

@@ -12,19 +12,15 @@ import re
 
 import numpy as np
 
+from pconv_mlir.mlir.dtypes import numpy_dtype
 from pconv_mlir.mlir.ir import ir
 
 _RESOURCE_ENTRY = re.compile(r'^\s*("?)([^\s":]+)\1\s*:\s*"0x([0-9A-Fa-f]*)"', re.MULTILINE)
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
 
-_NUMPY_DTYPES = {
-    "f32": np.float32, "f16": np.float16, "f64": np.float64,
-    "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64, "i1": np.bool_,
-}
-
 
 def _numpy_dtype(element_type: ir.Type):
-    dtype = _NUMPY_DTYPES.get(str(element_type))
+    dtype = numpy_dtype(str(element_type))
     if dtype is None:
         raise ValueError(f"unsupported constant element type {element_type}")
     return dtype

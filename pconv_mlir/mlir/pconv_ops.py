@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
+from pconv_mlir.mlir.dtypes import mlir_element_type
 from pconv_mlir.mlir.ir import ir
 
 I64 = lambda: ir.IntegerType.get_signless(64)  # noqa: E731 - needs a live context
@@ -51,8 +52,7 @@ def constant(at: ir.Operation, array: np.ndarray) -> ir.Value:
     """A new ``arith.constant`` holding ``array``, inserted before ``at``."""
     array = np.ascontiguousarray(array)
     with ir.InsertionPoint(at), at.location:
-        elem = {np.dtype(np.float32): ir.F32Type.get(), np.dtype(np.int32): ir.IntegerType.get_signless(32)}[array.dtype]
-        t = ir.RankedTensorType.get(list(array.shape), elem)
+        t = ir.RankedTensorType.get(list(array.shape), ir.Type.parse(mlir_element_type(array.dtype)))
         return ir.Operation.create("arith.constant", results=[t], attributes={"value": dense_attr(array)}).result
 
 

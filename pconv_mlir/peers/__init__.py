@@ -9,7 +9,7 @@ One module per runtime; each gives a :class:`~pconv_mlir.peers.base.Peer` whose
 
 from __future__ import annotations
 
-from .base import Peer, PeerUnavailable, Runner, rel_err, time_loop  # noqa: F401
+from .base import Peer, PeerUnavailable, Runner, time_loop  # noqa: F401
 from .eager import TorchEager
 from .inductor import TorchCompile
 from .iree_llvmcpu import Iree

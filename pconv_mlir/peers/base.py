@@ -30,17 +30,6 @@ class PeerUnavailable(RuntimeError):
     """The peer's package is not installed or does not work here; the message says why."""
 
 
-def rel_err(got, want) -> float:
-    """max|got - want| / max|want| over the whole output (the project's check)."""
-    got = np.asarray(got, np.float64)
-    want = np.asarray(want, np.float64)
-    if got.shape != want.shape:
-        if got.size != want.size:
-            return float("inf")
-        got = got.reshape(want.shape)
-    return float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-30))
-
-
 def dist_version(*names: str) -> str | None:
     """Installed version of the first distribution in ``names`` that is present."""
     for n in names:

@@ -14,29 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from pconv_mlir.errors import PconvInputError
+from pconv_mlir.mlir.dtypes import numpy_dtype
 
 __all__ = ["TensorSpec", "parse_signature", "check_arrays"]
-
-# MLIR element type -> numpy dtype
-_MLIR_DTYPES = {
-    "f32": np.dtype(np.float32),
-    "f16": np.dtype(np.float16),
-    "f64": np.dtype(np.float64),
-    "i8": np.dtype(np.int8),
-    "i16": np.dtype(np.int16),
-    "i32": np.dtype(np.int32),
-    "i64": np.dtype(np.int64),
-    "ui8": np.dtype(np.uint8),
-    "ui16": np.dtype(np.uint16),
-    "ui32": np.dtype(np.uint32),
-    "ui64": np.dtype(np.uint64),
-    "si8": np.dtype(np.int8),
-    "si16": np.dtype(np.int16),
-    "si32": np.dtype(np.int32),
-    "si64": np.dtype(np.int64),
-    "i1": np.dtype(np.bool_),
-}
-
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -64,7 +44,7 @@ def _parse_tensor(body: str) -> TensorSpec:
     for p in parts[:-1]:
         p = p.strip()
         dims.append(None if p == "?" else int(p))
-    return TensorSpec(tuple(dims), _MLIR_DTYPES.get(elem), f"tensor<{body}>")
+    return TensorSpec(tuple(dims), numpy_dtype(elem), f"tensor<{body}>")
 
 
 def parse_signature(declaration: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -110,7 +90,7 @@ def parse_signature(declaration: str) -> tuple[list[TensorSpec], list[TensorSpec
             if tm:
                 res.append(_parse_tensor(tm.group(1)))
             else:
-                res.append(TensorSpec((), _MLIR_DTYPES.get(ty), ty))
+                res.append(TensorSpec((), numpy_dtype(ty), ty))
         return res
 
     return specs(args_s), specs(res_s)

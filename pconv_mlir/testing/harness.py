@@ -68,8 +68,3 @@ def conv_ref(spec, x, weight, bias):
                  stride=spec.stride, padding=0, dilation=spec.dilation, groups=spec.groups)
     return y.numpy()
 
-
-def rel_err(a, b) -> float:
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))

@@ -1,13 +1,13 @@
-"""pconv_mlir.compile end to end on llvm-cpu: same numbers as PyTorch (rel err <= 1e-4,
+"""pconv_mlir.compile end to end on llvm-cpu: same numbers as PyTorch (rel err <= TOLERANCE,
 rel err = max|pconv - torch| / max|torch| over the whole output)."""
 
 import numpy as np
 import pytest
-from support import rel_err
 import torch
 import torch.nn as nn
 
 import pconv_mlir
+from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.synthetic import pattern_prune_conv as pattern_prune
 
 class Net(nn.Module):
@@ -45,7 +45,7 @@ def test_pattern_net_matches_torch(group_size):
         assert all(line.startswith(("pattern", "dense (")) for line in lowering), lowering
     with torch.no_grad():
         want = net(x).numpy()
-    assert rel_err(compiled.run(x.numpy()), want) <= 1e-4
+    assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
 
 
 def test_compile_cli_and_report(tmp_path):
@@ -77,4 +77,4 @@ def test_compile_cli_and_report(tmp_path):
 
     got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())[0]
     with torch.no_grad():
-        assert rel_err(got, net(x).numpy()) <= 1e-4
+        assert rel_err(got, net(x).numpy()) <= TOLERANCE

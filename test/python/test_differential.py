@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import numpy as np
 import pytest
@@ -30,9 +29,9 @@ import torch.nn as nn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.patterns import ALL_PATTERNS, PRUNED
 
-TOLERANCE = 1e-4
 KINDS = ("pattern", "depthwise", "grouped", "dense", "zero", "kernel", "chain")
 
 
@@ -206,19 +205,6 @@ class Parallel(nn.Module):
 def inputs_for(cases: list[Case], seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return [torch.randn(c.batch, c.convs[0].in_channels, c.height, c.width, generator=g) for c in cases]
-
-
-def rel_err(got: np.ndarray, want: np.ndarray) -> float:
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        return math.inf
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    diff = float(np.abs(got - want).max()) if want.size else 0.0
-    if not np.isfinite(diff):
-        return math.inf
-    if scale == 0.0:  # an all-zero reference (zero weights, no bias): demand zeros
-        return 0.0 if diff <= 1e-6 else math.inf
-    return diff / scale
 
 
 @dataclasses.dataclass

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
-from pconv_mlir.testing.harness import compile_text, conv_ref, rel_err, run_vmfb, wrap_module
+from pconv_mlir.numerics import TOLERANCE, rel_err
+from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_module
 from pconv_mlir.testing.sparse_gen import random_pattern_weight
-
-TOL = 1e-4
 
 
 def _check(spec, w, bias, G, **kw):
@@ -21,7 +20,7 @@ def _check(spec, w, bias, G, **kw):
     ref = conv_ref(spec, x, w, bias)
     assert y.shape == ref.shape
     err = rel_err(y, ref)
-    assert err <= TOL, (low.formulation, err)
+    assert err <= TOLERANCE, (low.formulation, err)
     return low
 
 
@@ -145,4 +144,4 @@ def test_dense_reference_emitter():
     b = rng.standard_normal(4).astype(np.float32)
     x = rng.standard_normal((2, 6, 7, 8)).astype(np.float32)
     y = run_vmfb(compile_text(wrap_module(emit_dense_conv(spec, w, b, "d"))), x)
-    assert rel_err(y, conv_ref(spec, x, w, b)) <= TOL
+    assert rel_err(y, conv_ref(spec, x, w, b)) <= TOLERANCE

@@ -5,12 +5,12 @@ MobileNet-V2 run at a reduced input size in the default suite (compile time); fu
 Vulkan (lavapipe, the `vulkan-lavapipe` target) are in the slow target.
 """
 
-import numpy as np
 import pytest
 import torch
 
 import pconv_mlir
 from pconv_mlir.models import build_model
+from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.synthetic import pattern_prune_model
 
 
@@ -22,8 +22,8 @@ def _check(name: str, shape, group_size: int, target: str = "llvm-cpu", device: 
         want = model(x).numpy()
     compiled = pconv_mlir.compile(model, [x], target=target)
     got = compiled.run(x.numpy(), device=device)
-    err = float(np.abs(got - want).max() / np.abs(want).max())
-    assert err <= 1e-4, (name, err)
+    err = rel_err(got, want)
+    assert err <= TOLERANCE, (name, err)
     return compiled
 
 

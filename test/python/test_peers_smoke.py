@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from pconv_mlir.numerics import TOLERANCE
 from pconv_mlir.peers import PEERS
 from pconv_mlir.peers.bench import markdown, run, write_outputs
 
@@ -30,7 +31,7 @@ def test_peer(smoke, peer):
     if rec["status"] == "skipped":
         pytest.skip(f"{peer}: {rec['reason']}")
     assert rec["status"] == "ok", rec.get("reason")
-    assert rec["rel_err"] <= 1e-4
+    assert rec["rel_err"] <= TOLERANCE
     assert rec["ms"]["1"] > 0
 
 

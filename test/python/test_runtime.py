@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import needs_vulkan, rel_err
+from support import needs_vulkan
 
 torch = pytest.importorskip("torch")
 
 from pconv_mlir.cli import runtime as cli_runtime  # noqa: E402
 from pconv_mlir.errors import PconvInputError, PconvRuntimeError  # noqa: E402
+from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.runtime import aligned_copy, bench, load_module, parse_signature  # noqa: E402
 from pconv_mlir.targets import compile_mlir  # noqa: E402
 
@@ -120,7 +121,7 @@ def test_vulkan_alignment(tiny):
     x = np.zeros(1 + tiny["x"].numel(), np.float32)[1:].reshape(1, 3, 8, 8)  # misaligned view
     x[...] = tiny["x"].numpy()
     (y,) = mod.run(x)
-    assert rel_err(y, tiny["ref"]) <= 1e-4
+    assert rel_err(y, tiny["ref"]) <= TOLERANCE
     r = bench(mod, [x], warmup=0, repeats=2)
     assert r["device"] == "vulkan" and r["threads"] is None
 

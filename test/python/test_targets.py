@@ -9,17 +9,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-from support import needs_vulkan, rel_err
+from support import needs_vulkan
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
 from pconv_mlir.errors import PconvCompileError, PconvError  # noqa: E402
+from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.runtime import load_module  # noqa: E402
 from pconv_mlir.targets import TARGETS, Target, compile_mlir, get_target  # noqa: E402
 
-TOL = 1e-4
 
 
 class SmallNet(nn.Module):
@@ -122,7 +122,7 @@ def test_llvm_cpu_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "llvm-cpu"), device="local-sync")
     (y,) = mod.run(x)
-    assert rel_err(y, ref) <= TOL
+    assert rel_err(y, ref) <= TOLERANCE
 
 
 def test_arm64_android_compiles(small):
@@ -136,7 +136,7 @@ def test_vulkan_lavapipe_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "vulkan-lavapipe"), device="vulkan")
     (y,) = mod.run(x)
-    assert rel_err(y, ref) <= TOL
+    assert rel_err(y, ref) <= TOLERANCE
 
 
 @pytest.mark.slow
@@ -151,5 +151,5 @@ def test_vgg_adreno_wrong_lavapipe_right():
     for t in ["vulkan-lavapipe", "vulkan-adreno", "vulkan-valhall"]:
         (y,) = load_module(compile_mlir(mlir, t), device="vulkan").run(x.numpy())
         errs[t] = rel_err(y, ref)
-    assert errs["vulkan-lavapipe"] <= TOL, errs
+    assert errs["vulkan-lavapipe"] <= TOLERANCE, errs
     assert errs["vulkan-adreno"] > 1e-2 and errs["vulkan-valhall"] > 1e-2, errs
