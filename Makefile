@@ -1,9 +1,13 @@
 # pconv-mlir: every target does set-up first (idempotent, quick when nothing changed).
 VENV := .venv/bin
 
-.PHONY: setup test test-lit test-py test-slow demo bench
+.PHONY: setup test test-lit test-py test-slow demo bench lint
 setup:
 	@bash scripts/setup.sh
+
+# ruff check only (rules in pyproject.toml); the tree is not ruff-formatted, so no format check.
+lint: setup
+	$(VENV)/ruff check .
 
 test: setup
 	$(VENV)/lit -sv test

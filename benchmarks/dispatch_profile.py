@@ -35,8 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
-import pconv_mlir  # noqa: E402
 from model_bench import INPUTS, build  # noqa: E402
+
+import pconv_mlir  # noqa: E402
 from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 
@@ -51,7 +52,7 @@ def _benchmark(vmfb: str, x_path: str, device: str, iterations: int, profile: st
     cmd = [iree_tool("iree-benchmark-module"), f"--module={vmfb}", f"--device={device}", "--function=main",
            f"--input=@{x_path}", f"--benchmark_min_time={iterations}x", "--benchmark_format=json"]
     if device == "local-task":
-        cmd.append("--task_topology_max_group_count=%d" % os.cpu_count())
+        cmd.append(f"--task_topology_max_group_count={os.cpu_count()}")
     if profile:
         mode = "dispatch-events" if device.startswith("vulkan") else "host-execution"
         cmd += [f"--device_profiling_mode={mode}", f"--device_profiling_output={profile}"]
@@ -126,9 +127,11 @@ def main() -> int:
         b["wall_ms"] = float(np.median(b.pop("wall")))
         b["dispatch_ms"] = sum(d["ms"] for d in b["dispatches"])
         b["outside_ms"] = b["wall_ms"] - b["dispatch_ms"]
-    meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    meta = {"commit": commit, "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "model": args.model, "input": list(shape), "group_size": args.group_size, "target": args.target,
-            "device": device, "dense_extra_flags": args.dense_extra_flags, "iterations": args.iterations, "rounds": args.rounds,
+            "device": device, "dense_extra_flags": args.dense_extra_flags, "iterations": args.iterations,
+            "rounds": args.rounds,
             "command": "python benchmarks/dispatch_profile.py " + " ".join(sys.argv[1:])}
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".json", "w") as f:
@@ -137,13 +140,15 @@ def main() -> int:
     lines = [f"# Per-dispatch profile: {args.model} {list(shape)}, G={args.group_size}, {args.target} ({device}), "
              f"{meta['date']}", "",
              f"{meta['machine']}, commit {meta['commit']}. Command: `{meta['command']}`. Dense build: IREE with the "
-             f"target's dense flags{' + ' + args.dense_extra_flags if args.dense_extra_flags else ''}. Both builds match PyTorch (rel err dense "
+             f"target's dense flags{' + ' + args.dense_extra_flags if args.dense_extra_flags else ''}. "
+             f"Both builds match PyTorch (rel err dense "
              f"{d['rel_err']:.1e}, pconv {s['rel_err']:.1e}). Dispatch times from IREE's HAL profiler "
              f"(`iree-profile dispatch`), mean per inference over {args.iterations} runs; wall time: median of "
              f"{args.rounds} interleaved unprofiled runs of iree-benchmark-module. The profiled runs carry the "
              f"profiler's overhead, so a small negative time outside dispatches means none measurable.", "",
              "| | IREE dense | pconv | ratio |", "|---|---|---|---|",
-             f"| wall ms per inference | {d['wall_ms']:.2f} | {s['wall_ms']:.2f} | {d['wall_ms'] / s['wall_ms']:.2f}x |",
+             f"| wall ms per inference | {d['wall_ms']:.2f} | {s['wall_ms']:.2f} | "
+             f"{d['wall_ms'] / s['wall_ms']:.2f}x |",
              f"| sum of dispatches ms | {d['dispatch_ms']:.2f} | {s['dispatch_ms']:.2f} | "
              f"{d['dispatch_ms'] / s['dispatch_ms']:.2f}x |",
              f"| outside dispatches ms | {d['outside_ms']:.2f} | {s['outside_ms']:.2f} | |",

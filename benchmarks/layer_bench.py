@@ -28,9 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv  # noqa: E402
+from pconv_mlir.numerics import rel_err  # noqa: E402
 from pconv_mlir.runtime import bench_vmfb  # noqa: E402
 from pconv_mlir.targets import DENSE_FLAGS  # noqa: E402
-from pconv_mlir.numerics import rel_err  # noqa: E402
 from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_module  # noqa: E402
 from pconv_mlir.testing.sparse_gen import random_pattern_weight  # noqa: E402
 
@@ -168,7 +168,7 @@ def report(entries, layers, Gs, threads, args):
                 break
     except OSError:
         pass
-    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    meta = dict(date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 machine=f"{platform.machine()} {cpu}, {os.cpu_count()} cores", iree=iree_ver,
                 rounds=args.rounds, reps=args.reps, keep="1/3.6 kernels, 8-pattern library, 4 taps",
                 dense_variants=DENSE_VARIANTS, timing="iree-benchmark-module medians; 1 thread = "

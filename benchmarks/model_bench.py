@@ -30,8 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import pconv_mlir  # noqa: E402
-from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.models import build_model  # noqa: E402
+from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import bench, bench_vmfb, load_module  # noqa: E402
 from pconv_mlir.synthetic import pattern_prune_model  # noqa: E402
@@ -84,34 +84,39 @@ def main() -> int:
                 for _ in range(args.rounds):
                     for t in threads:
                         for b in entry["builds"].values():
-                            b["ms"][t].append(bench(b["module"], [x.numpy()], warmup=1, repeats=3)["median_ms"] if vulkan
-                                              else bench_vmfb(b["path"], x_path, t, reps=3, min_time=0.2))
+                            b["ms"][t].append(
+                                bench(b["module"], [x.numpy()], warmup=1, repeats=3)["median_ms"] if vulkan
+                                else bench_vmfb(b["path"], x_path, t, reps=3, min_time=0.2))
                 for b in entry["builds"].values():
                     b["median_ms"] = {t: float(np.median(v)) for t, v in b.pop("ms").items()}
                     b.pop("path"), b.pop("module")
-                entry["speedup"] = {t: entry["builds"]["iree-dense"]["median_ms"][t] / entry["builds"]["pconv"]["median_ms"][t]
-                                    for t in threads}
+                dense_ms, pconv_ms = (entry["builds"][b]["median_ms"] for b in ("iree-dense", "pconv"))
+                entry["speedup"] = {t: dense_ms[t] / pconv_ms[t] for t in threads}
                 print(json.dumps(entry), flush=True)
                 rows.append(entry)
-    meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} {platform.processor()}, "
-            f"{os.cpu_count()} cores", "iree": "3.13.0", "rounds": args.rounds,
+    meta = {"commit": commit, "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()} {platform.processor()}, {os.cpu_count()} cores", "iree": "3.13.0",
+            "rounds": args.rounds,
             "sparsity": "8 patterns, 1/3.6 kernels kept (8x fewer 3x3 MACs), random projection"}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump({"meta": meta, "results": rows}, f, indent=2)
     meta["target"] = args.target
     lines = [f"# Whole models: pconv vs IREE dense ({args.target}), {meta['date']}", "",
-             f"{meta['machine']}, commit {meta['commit']}; {meta['sparsity']}; dense = IREE with the target's best dense flags "
+             f"{meta['machine']}, commit {meta['commit']}; {meta['sparsity']}; "
+             "dense = IREE with the target's best dense flags "
              f"(`--iree-global-opt-use-im2col-for-convs`); "
              f"medians of {args.rounds} interleaved rounds of "
              f"{'pconv_mlir.runtime.bench on the Vulkan device' if vulkan else 'iree-benchmark-module'}. Command: "
              f"`python benchmarks/model_bench.py {' '.join(sys.argv[1:])}`. threads 0 = the Vulkan device.", "",
-             "| model | G | threads | dense ms | pconv ms | speed-up | pattern convs | rel err (pconv) | compile s dense / pconv |",
+             "| model | G | threads | dense ms | pconv ms | speed-up | pattern convs | rel err (pconv) "
+             "| compile s dense / pconv |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d, s = r["builds"]["iree-dense"], r["builds"]["pconv"]
         for t in threads:
-            lines.append(f"| {r['model']} | {r['group_size']} | {t} | {d['median_ms'][t]:.2f} | {s['median_ms'][t]:.2f} | "
+            lines.append(f"| {r['model']} | {r['group_size']} | {t} | {d['median_ms'][t]:.2f} | "
+                         f"{s['median_ms'][t]:.2f} | "
                          f"{r['speedup'][t]:.2f}x | {s['pattern_convs']}/{s['convs']} | {s['rel_err']:.1e} | "
                          f"{d['compile_s']} / {s['compile_s']} |")
     with open(args.out + ".md", "w") as f:

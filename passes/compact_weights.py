@@ -30,8 +30,8 @@ import numpy as np
 from pconv_mlir.mlir.constants import ResourceTable
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
-from pconv_mlir.patterns import PRUNED
 from pconv_mlir.mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
+from pconv_mlir.patterns import PRUNED
 
 
 @dataclasses.dataclass

@@ -29,10 +29,16 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from pconv_mlir.mlir.ir import ir
 from pconv_mlir.lowering.im2col import im2col_conv_text
-from pconv_mlir.mlir.pass_infra import (PconvPass, discardable_attributes, install_functions, int_list, ops_named,
-                                   replace_with_call)
+from pconv_mlir.mlir.ir import ir
+from pconv_mlir.mlir.pass_infra import (
+    PconvPass,
+    discardable_attributes,
+    install_functions,
+    int_list,
+    ops_named,
+    replace_with_call,
+)
 
 GROUPED = {"linalg.conv_2d_nchw_fchw": False, "linalg.conv_2d_ngchw_gfchw": True}
 

@@ -26,11 +26,17 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
-from pconv_mlir.mlir.pass_infra import (PassFailure, PconvPass, discardable_attributes, install_functions, ops_named,
-                                   replace_with_call)
+from pconv_mlir.mlir.pass_infra import (
+    PassFailure,
+    PconvPass,
+    discardable_attributes,
+    install_functions,
+    ops_named,
+    replace_with_call,
+)
 from pconv_mlir.mlir.pconv_ops import ConvGeometry, constant, int_table
 
 LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why

@@ -29,8 +29,8 @@ import numpy as np
 from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, int_list, ops_named
-from pconv_mlir.patterns import match_kernel_patterns
 from pconv_mlir.mlir.pconv_ops import largest_shared_group
+from pconv_mlir.patterns import match_kernel_patterns
 
 CONV_OPS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
 # Convolutions torch-mlir also emits that pattern convs do not cover (reported, left dense).

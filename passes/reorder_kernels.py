@@ -28,14 +28,21 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.lowering.pattern_conv import MIN_MAC_REDUCTION
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named
-from pconv_mlir.patterns import PRUNED
-from pconv_mlir.lowering.pattern_conv import MIN_MAC_REDUCTION
+from pconv_mlir.mlir.pass_infra import PconvPass, ops_named
+from pconv_mlir.mlir.pconv_ops import (
+    I64,
+    ConvGeometry,
+    constant,
+    kernel_patterns,
+    largest_shared_group,
+    library,
+    set_int8_table,
+)
 from pconv_mlir.passes.compact_weights import DEFAULT_GROUP_SIZE, pack
-from pconv_mlir.mlir.pconv_ops import (I64, ConvGeometry, constant, kernel_patterns, largest_shared_group, library,
-                                   set_int8_table)
+from pconv_mlir.patterns import PRUNED
 
 # Ops through which a channel permutation commutes (channel-wise, NCHW in and out).
 _IDENTITY_MAP = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"

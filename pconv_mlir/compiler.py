@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def import_model(model, example_inputs: Sequence) -> str:
     try:
         with torch.no_grad():
             module = fx.export_and_import(model, *example_inputs, output_type="linalg-on-tensors", func_name="main")
-    except Exception as err:  # torch.export / torch-mlir refuse the model (data-dependent control flow, unsupported ops)
+    except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
                                 f"{type(err).__name__}: {first}") from None
@@ -98,8 +99,8 @@ def _storage(op: ir.Operation, resources) -> dict:
     packed = constant_array(op.operands[1], resources)
     k = ir.RankedTensorType(op.results[0].type).shape[1]
     c = ir.RankedTensorType(op.operands[0].type).shape[1]
-    tables = sum(ir.RankedTensorType(op.attributes[n].type).shape[0] * ir.RankedTensorType(op.attributes[n].type).shape[1]
-                 for n in ("row_channels", "row_taps"))
+    tables = sum(ir.RankedTensorType(op.attributes[n].type).shape[0]
+                 * ir.RankedTensorType(op.attributes[n].type).shape[1] for n in ("row_channels", "row_taps"))
     return {"dense_bytes": k * c * 9 * 4, "nonzero_bytes": int(np.count_nonzero(packed)) * 4,
             "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
 
@@ -109,13 +110,13 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong."""
-    from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.dialects.pconv import load_pconv_dialect
+    from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.mlir.pass_infra import ops_named
+    from pconv_mlir.mlir.pipeline import build_pass_manager
     from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, OTHER_CONV_OPS, analyze
-    from pconv_mlir.mlir.pipeline import build_pass_manager
 
     with ir.Context() as ctx:
         load_pconv_dialect(ctx)
@@ -149,7 +150,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                     (Path(dump_dir) / f"{number:02d}-{flag}.mlir").write_text(str(module))
             for call in ops_named(module.operation, "func.call"):
                 if INDEX_ATTR in call.attributes:
-                    report[ir.IntegerAttr(call.attributes[INDEX_ATTR]).value].lowering = call.attributes[LOWERING_ATTR].value
+                    lowering = call.attributes[LOWERING_ATTR].value
+                    report[ir.IntegerAttr(call.attributes[INDEX_ATTR]).value].lowering = lowering
         for op in ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS):  # IREE need not see our tags
             if INDEX_ATTR in op.attributes:
                 del op.attributes[INDEX_ATTR]

@@ -60,12 +60,14 @@ def load_digits(image_size: int = 16, channels: int = 1, test_fraction: float = 
     from sklearn.model_selection import train_test_split
 
     if image_size < 4 or channels < 1 or not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"bad digits options: image_size={image_size} channels={channels} test_fraction={test_fraction}")
+        raise ValueError(f"bad digits options: image_size={image_size} channels={channels} "
+                         f"test_fraction={test_fraction}")
     bunch = sk_digits()
     x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
     x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False).repeat(1, channels, 1, 1)
     y = torch.from_numpy(bunch.target.astype(np.int64))
-    i_train, i_test = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y.numpy(), random_state=seed)
+    i_train, i_test = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y.numpy(),
+                                       random_state=seed)
     x_train, x_test = _standardize(x[i_train], x[i_test])
     return DataSplit("digits", x_train, y[i_train], x_test, y[i_test], 10)
 

@@ -221,7 +221,8 @@ def run(cfg: DemoConfig, out: Path, target: str = "auto", progress: bool = True)
               + (f"; on the CPU (llvm-cpu, 1 thread): **{cpu_speedup:.2f}x**" if cpu_latency else ""),
               f"- command: `python -m pconv_mlir.demo --out {out}`"]
     path = write_report(out, rows, header)
-    result = {"rows": rows, "speedup": speedup, "cpu_speedup": cpu_speedup, "target": target, "device": device, "report": str(path),
+    result = {"rows": rows, "speedup": speedup, "cpu_speedup": cpu_speedup, "target": target, "device": device,
+              "report": str(path),
               "agreement": float((predictions["pconv"] == torch_predictions(pruned, data.x_test)).mean())}
     (out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     print(path.read_text())

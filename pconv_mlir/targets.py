@@ -42,8 +42,8 @@ which :func:`compile_mlir` attaches to the input module.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from .errors import PconvCompileError
 

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "test" / "python"))
 
+import test_differential as td  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
-import test_differential as td  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import vulkan_available  # noqa: E402
 
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
             kinds[k] = kinds.get(k, 0) + 1
         pattern_lowered = sum(1 for r in results for line in r.get("lowering", []) if line.startswith("pattern"))
         doc = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "host": platform.node(),
             "commit": commit,
             "finished": done,

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     summary = fuzz(args.count, seed=args.seed, timeout=args.timeout, progress=progress)
     result = {
         "tool": "pconv-opt",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "seed": args.seed,
         "timeout_s_per_input": args.timeout,

@@ -125,7 +125,8 @@ def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images:
     for row in table:
         accs = " | ".join(f"{a:.2f}" for a in row["accuracies"])
         delta = "" if row["variant"] == "dense" else f"{row['delta']:+.2f}"
-        lines.append(f"| {row['variant']} | {row['compression']:.2f}x | {accs} | {row['mean']:.2f} ± {row['std']:.2f} | {delta} |")
+        lines.append(f"| {row['variant']} | {row['compression']:.2f}x | {accs} | "
+                     f"{row['mean']:.2f} ± {row['std']:.2f} | {delta} |")
     return "\n".join(lines) + "\n"
 
 

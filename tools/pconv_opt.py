@@ -14,8 +14,8 @@ import sys
 from pconv_mlir.mlir.diagnostics import DiagnosticCollector, check_expected, format_diagnostic
 from pconv_mlir.mlir.ir import MLIRError, ir
 from pconv_mlir.mlir.parsing import ParseRejected, parse_module
-from pconv_mlir.passes import PASSES, pass_class
 from pconv_mlir.mlir.pipeline import PipelineError, build_pass_manager
+from pconv_mlir.passes import PASSES, pass_class
 
 SPLIT_MARKER = "// -----"
 

@@ -40,8 +40,9 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -251,7 +252,7 @@ def bundle(
     check_arrays(arrays, in_specs, function)
 
     refs = []
-    for i, r in enumerate(references or []):
+    for r in references or []:
         if isinstance(r, (str, os.PathLike)):
             r = np.load(r, allow_pickle=False)
         refs.append(np.asarray(r))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -159,7 +159,8 @@ def _check_device(adb: list[str], timeout: float) -> None:
     r = run_tool(adb + ["get-state"], timeout, "adb get-state")
     state = (r.stdout or "").strip()
     if r.returncode != 0 or state != "device":
-        lines = [l for l in ((r.stderr or "") + "\n" + (r.stdout or "")).splitlines() if l.strip() and not l.startswith("*")]
+        text = (r.stderr or "") + "\n" + (r.stdout or "")
+        lines = [l for l in text.splitlines() if l.strip() and not l.startswith("*")]
         msg = (lines[-1] if lines else "") or state or "no device"
         raise PconvRuntimeError(
             f"no Android device reachable through adb ({msg}); connect a phone with USB "
@@ -168,7 +169,8 @@ def _check_device(adb: list[str], timeout: float) -> None:
 
 
 def _push(adb: list[str], d: Path, remote: str, timeout: float) -> None:
-    r = run_tool(adb + ["shell", f"rm -rf {shlex.quote(remote)} && mkdir -p {shlex.quote(remote)}"], timeout, "adb shell mkdir")
+    r = run_tool(adb + ["shell", f"rm -rf {shlex.quote(remote)} && mkdir -p {shlex.quote(remote)}"], timeout,
+                 "adb shell mkdir")
     if r.returncode != 0:
         raise PconvRuntimeError(f"adb shell failed: {tail(r.stderr or r.stdout)}")
     r = run_tool(adb + ["push", f"{d}/.", remote], timeout, "adb push")

@@ -24,18 +24,22 @@ __all__ = ["add_parser", "cmd_bundle", "cmd_run", "cmd_bench"]
 
 
 def add_parser(subparsers) -> None:
-    a = subparsers.add_parser("android", help="bundle and run modules on Android / aarch64", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = subparsers.add_parser("android", help="bundle and run modules on Android / aarch64", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = a.add_subparsers(dest="android_command", required=True, metavar="{bundle,run,bench}")
 
     b = sub.add_parser("bundle", help="write a self-contained aarch64 bundle folder")
     b.add_argument("module", metavar="MODULE.vmfb")
-    b.add_argument("--input", "-i", action="append", default=[], metavar="X.npy", help="input (.npy), in order; repeat for several")
+    b.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
+                   help="input (.npy), in order; repeat for several")
     b.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     b.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="device run.sh uses by default")
     b.add_argument("--function", "-f", default="main")
     g = b.add_mutually_exclusive_group()
-    g.add_argument("--reference", action="append", default=[], metavar="REF.npy", help="expected output k (repeat per output)")
-    g.add_argument("--reference-module", metavar="HOST.vmfb", help="compute expected outputs by running this host module (e.g. compiled for llvm-cpu) here")
+    g.add_argument("--reference", action="append", default=[], metavar="REF.npy",
+                   help="expected output k (repeat per output)")
+    g.add_argument("--reference-module", metavar="HOST.vmfb",
+                   help="compute expected outputs by running this host module (e.g. compiled for llvm-cpu) here")
     b.set_defaults(handler=cmd_bundle)
 
     r = sub.add_parser("run", help="run a bundle on a phone (adb) or under qemu (--emulate)")
@@ -79,7 +83,8 @@ def cmd_bundle(args) -> int:
                 raise PconvInputError(f"cannot read inputs: {e}") from None
             host = load_module(args.reference_module, device="local-sync")
             refs = host.run(*inputs, function=args.function)
-        d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function, references=refs or None)
+        d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function,
+                           references=refs or None)
         print(f"bundle written to {d} (run: pconv android run {d} [--emulate])")
         return 0
     except PconvError as e:
@@ -93,7 +98,8 @@ def cmd_run(args) -> int:
         if args.emulate:
             res = android.run_emulated(args.bundle, device=args.device, timeout=args.timeout, tolerance=args.tolerance)
         else:
-            res = android.run_adb(args.bundle, device=args.device, serial=args.serial, timeout=args.timeout, tolerance=args.tolerance)
+            res = android.run_adb(args.bundle, device=args.device, serial=args.serial, timeout=args.timeout,
+                                  tolerance=args.tolerance)
         print(res.summary(args.tolerance))
         return 1 if res.passed is False else 0
     except PconvError as e:
@@ -105,9 +111,11 @@ def cmd_bench(args) -> int:
 
     try:
         if args.emulate:
-            out = android.bench_emulated(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats, timeout=args.timeout)
+            out = android.bench_emulated(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats,
+                                         timeout=args.timeout)
         else:
-            out = android.bench_adb(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats, serial=args.serial, timeout=args.timeout)
+            out = android.bench_adb(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats,
+                                    serial=args.serial, timeout=args.timeout)
         print(out.rstrip())
         return 0
     except PconvError as e:

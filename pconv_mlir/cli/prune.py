@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from pconv_mlir.errors import PconvInputError
 
@@ -57,7 +58,7 @@ def _dataset_names() -> Sequence[str]:
     return DATASETS
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add the ``prune`` subcommand to ``subparsers`` and return its parser."""
     p = subparsers.add_parser(
         "prune",
@@ -114,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
                             image_size=args.image_size or _IMAGE_SIZE.get(args.model, 32))
         torch.manual_seed(args.seed)
-        model = build_model(args.model, num_classes=data.num_classes, in_channels=data.in_channels, **dict(args.model_arg))
+        model = build_model(args.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                            **dict(args.model_arg))
     except (ValueError, FileNotFoundError, TypeError) as e:
         raise PconvInputError(str(e)) from e
     if args.threads:

@@ -60,19 +60,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("module", metavar="MODULE", help="compiled module (.vmfb)")
     p.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="IREE device (default: local-task)")
     p.add_argument("--function", "-f", default="main", help="function to call (default: main)")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="X.npy", help="input tensor (.npy), in order; repeat for several")
-    p.add_argument("--params", metavar="FILE.irpa", default=None, help="parameter archive for modules with external weights")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
+                   help="input tensor (.npy), in order; repeat for several")
+    p.add_argument("--params", metavar="FILE.irpa", default=None,
+                   help="parameter archive for modules with external weights")
     p.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads (default: all cores)")
 
 
 def add_parser(subparsers) -> None:
     """Adds the `run` and `bench` subcommands to an argparse subparsers object."""
-    p = subparsers.add_parser("run", help="run a compiled module on inputs", description="Run a compiled .vmfb with .npy inputs and print or save the outputs.")
+    p = subparsers.add_parser("run", help="run a compiled module on inputs",
+                              description="Run a compiled .vmfb with .npy inputs and print or save the outputs.")
     _common(p)
-    p.add_argument("--output", "-o", action="append", default=[], metavar="OUT.npy", help="where to save output k (repeat per output); printed if omitted")
+    p.add_argument("--output", "-o", action="append", default=[], metavar="OUT.npy",
+                   help="where to save output k (repeat per output); printed if omitted")
     p.set_defaults(handler=cmd_run)
 
-    b = subparsers.add_parser("bench", help="time a compiled module", description="Time a compiled .vmfb (median and spread over repeats).")
+    b = subparsers.add_parser("bench", help="time a compiled module",
+                              description="Time a compiled .vmfb (median and spread over repeats).")
     _common(b)
     b.add_argument("--repeats", "-r", type=int, default=20, help="timed runs (default 20)")
     b.add_argument("--warmup", "-w", type=int, default=3, help="untimed warm-up runs (default 3)")
@@ -90,7 +95,8 @@ def cmd_run(args) -> int:
         inputs = _load_inputs(args.input)
         outs = mod.run(*inputs, function=args.function)
         if args.output and len(args.output) != len(outs):
-            raise PconvInputError(f"{args.function} returned {len(outs)} output(s) but {len(args.output)} --output path(s) were given")
+            raise PconvInputError(f"{args.function} returned {len(outs)} output(s) but {len(args.output)} "
+                                  "--output path(s) were given")
         for i, o in enumerate(outs):
             if args.output:
                 np.save(args.output[i], o)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import ConvSpec, LoweredConv
 from .mlir_util import tensor_type
+from .spec import ConvSpec, LoweredConv
 
 SMALL_OUTPUT_PIXELS = 16  # N*OH*OW at or below which the bias is added after the conv
 

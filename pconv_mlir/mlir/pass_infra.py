@@ -28,7 +28,8 @@ class PassOptionError(ValueError):
 
 
 def _convert(field: dataclasses.Field, text: str) -> Any:
-    kind = field.type if isinstance(field.type, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(str(field.type), str)
+    named = {"int": int, "float": float, "bool": bool, "str": str}
+    kind = field.type if isinstance(field.type, type) else named.get(str(field.type), str)
     if kind is bool:
         if text.lower() in ("1", "true"):
             return True
@@ -49,7 +50,7 @@ class PconvPass:
     summary: ClassVar[str] = ""
 
     @classmethod
-    def from_options(cls, options: dict[str, str]) -> "PconvPass":
+    def from_options(cls, options: dict[str, str]) -> PconvPass:
         fields = {f.name.replace("_", "-"): f for f in dataclasses.fields(cls)}
         kwargs = {}
         for key, text in options.items():

@@ -23,7 +23,7 @@ class ConvGeometry:
     groups: int
 
     @classmethod
-    def of(cls, op: ir.Operation) -> "ConvGeometry":
+    def of(cls, op: ir.Operation) -> ConvGeometry:
         a = op.attributes
         return cls(list(ir.DenseI64ArrayAttr(a["strides"])), list(ir.DenseI64ArrayAttr(a["dilations"])),
                    list(ir.DenseI64ArrayAttr(a["padding"])), ir.IntegerAttr(a["groups"]).value)

@@ -23,7 +23,7 @@ import platform
 import sys
 import tempfile
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -239,7 +239,8 @@ def markdown(data: dict) -> str:
     threads = [str(t) for t in meta["threads"]]
     head = [("tvm (untuned)" if p == "tvm" else p) for p in peers]
     L = [f"# pconv vs peers ({meta['date']})", "",
-         f"Machine: {meta['machine']}; commit {meta.get('commit', '?')}; 1-min load average {meta['load_average_1min']['start']} at the start, "
+         f"Machine: {meta['machine']}; commit {meta.get('commit', '?')}; "
+         f"1-min load average {meta['load_average_1min']['start']} at the start, "
          f"{meta['load_average_1min']['end']} at the end (the machine is shared: absolute times are inflated, "
          "ratios between peers measured in the same interleaved rounds hold better).", "",
          f"Batch 1, fp32, ms per inference, median of {meta['rounds']} interleaved rounds (each sample itself "

@@ -51,6 +51,7 @@ class Iree(Peer):
 
     def convert(self, model, x, workdir):
         import torch
+
         import pconv_mlir
         t0 = time.perf_counter()
         compiled = pconv_mlir.compile(model.eval(), [torch.from_numpy(x)], target="llvm-cpu", dense=self.dense)
@@ -59,5 +60,6 @@ class Iree(Peer):
         runner = _IreeRunner(path, os.path.join(workdir, f"{self.name}_x.npy"))
         runner.info["compile_s"] = round(time.perf_counter() - t0, 1)
         if not self.dense:
-            runner.info["pattern_convs"] = f"{sum(r.lowering.startswith('pattern') for r in compiled.report)}/{len(compiled.report)}"
+            patterns = sum(r.lowering.startswith("pattern") for r in compiled.report)
+            runner.info["pattern_convs"] = f"{patterns}/{len(compiled.report)}"
         return runner

@@ -51,7 +51,8 @@ class _OrtRunner(Runner):
 
 class OnnxRuntime(Peer):
     name = "onnxruntime"
-    route = "torch.onnx.export (TorchScript exporter, opset 17) -> InferenceSession (CPUExecutionProvider, ORT_ENABLE_ALL)"
+    route = ("torch.onnx.export (TorchScript exporter, opset 17) -> InferenceSession (CPUExecutionProvider, "
+             "ORT_ENABLE_ALL)")
     threads_how = "SessionOptions.intra_op_num_threads=n, inter_op_num_threads=1, sequential; one session per n"
     packages = ("onnxruntime", "onnx")
 

@@ -15,7 +15,6 @@ import sys
 from .base import Peer, PeerUnavailable, SubprocessRunner, module_reason, python_module
 from .ort import export_onnx
 
-
 IMPORT_FAILED = 3
 
 
@@ -45,7 +44,8 @@ def load(artifact: str, threads: int):
 
 class TvmRelax(Peer):
     name = "tvm"
-    route = "ONNX (as onnxruntime) -> relax.frontend.onnx -> tvm.compile(target llvm, mcpu=host), untuned default pipeline"
+    route = ("ONNX (as onnxruntime) -> relax.frontend.onnx -> tvm.compile(target llvm, mcpu=host), untuned default "
+             "pipeline")
     threads_how = "TVM_NUM_THREADS=n in the environment of one worker process per n"
     packages = ("apache-tvm",)
 
@@ -72,5 +72,5 @@ if __name__ == "__main__":
     except Exception:  # noqa: BLE001
         import traceback
         traceback.print_exc()
-        raise SystemExit(IMPORT_FAILED)
+        raise SystemExit(IMPORT_FAILED) from None
     print(compile_onnx(sys.argv[1], sys.argv[2], [int(v) for v in sys.argv[3].split(",")]))

@@ -15,8 +15,9 @@ What this adds on top of ``iree.runtime``:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -8,8 +8,8 @@ The compiler records each function's signature in the module's reflection metada
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -4,5 +4,5 @@ import pytest
 
 from pconv_mlir.runtime import vulkan_available
 
-
-needs_vulkan = pytest.mark.skipif(not vulkan_available(), reason="no Vulkan driver (install mesa-vulkan-drivers for lavapipe)")
+needs_vulkan = pytest.mark.skipif(not vulkan_available(),
+                                  reason="no Vulkan driver (install mesa-vulkan-drivers for lavapipe)")

@@ -17,7 +17,8 @@ from pconv_mlir.errors import PconvError, PconvInputError, PconvRuntimeError  # 
 from pconv_mlir.runtime import load_module  # noqa: E402
 from pconv_mlir.targets import compile_mlir  # noqa: E402
 
-needs_qemu = pytest.mark.skipif(shutil.which(android.QEMU) is None, reason="qemu-user-static not installed (apt-get install qemu-user-static)")
+needs_qemu = pytest.mark.skipif(shutil.which(android.QEMU) is None,
+                                reason="qemu-user-static not installed (apt-get install qemu-user-static)")
 
 
 class ConvNet(torch.nn.Module):
@@ -65,7 +66,8 @@ def bundle_dir(net):
 
 def test_bundle_layout(bundle_dir):
     meta = android.load_bundle(bundle_dir)
-    for f in ["iree-run-module", "iree-benchmark-module", "ld-linux-aarch64.so.1", "libc.so.6", "libstdc++.so.6", "module.vmfb", "input0.npy", "reference0.npy", "run.sh", "bench.sh"]:
+    for f in ["iree-run-module", "iree-benchmark-module", "ld-linux-aarch64.so.1", "libc.so.6", "libstdc++.so.6",
+              "module.vmfb", "input0.npy", "reference0.npy", "run.sh", "bench.sh"]:
         assert (bundle_dir / f).is_file(), f
     assert os.access(bundle_dir / "run.sh", os.X_OK)
     assert (bundle_dir / "iree-run-module").read_bytes()[:4] == b"\x7fELF"
@@ -87,12 +89,14 @@ def test_cli_bundle_run_bench_emulated(net, bundle_dir, tmp_path, capsys):
     ap = argparse.ArgumentParser(prog="pconv")
     cli_android.add_parser(ap.add_subparsers(dest="command"))
     out = tmp_path / "b"
-    args = ap.parse_args(["android", "bundle", str(net["arm"]), "--input", str(net["x"]), "-o", str(out), "--reference-module", str(net["host"]), "--device", "local-sync"])
+    args = ap.parse_args(["android", "bundle", str(net["arm"]), "--input", str(net["x"]), "-o", str(out),
+                          "--reference-module", str(net["host"]), "--device", "local-sync"])
     assert args.handler(args) == 0
     args = ap.parse_args(["android", "run", str(out), "--emulate", "--tolerance", "1e-6", "--timeout", "180"])
     assert args.handler(args) == 0
     assert "PASS" in capsys.readouterr().out
-    args = ap.parse_args(["android", "bench", str(out), "--emulate", "--repeats", "1", "--threads", "1", "--timeout", "180", "--device", "local-task"])
+    args = ap.parse_args(["android", "bench", str(out), "--emulate", "--repeats", "1", "--threads", "1",
+                          "--timeout", "180", "--device", "local-task"])
     assert args.handler(args) == 0
     assert "BM_main" in capsys.readouterr().out
 

@@ -10,6 +10,7 @@ import pconv_mlir
 from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.synthetic import pattern_prune_conv as pattern_prune
 
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()

@@ -103,7 +103,8 @@ def test_same_bytes_across_processes_and_hash_seeds(mlir_text, compiled, tmp_pat
         print(hashlib.sha256(c.mlir.encode()).hexdigest(), hashlib.sha256(c.vmfb).hexdigest())
     """)
     for seed in ("1", "4242"):
-        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONHASHSEED=seed,
+                   PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env,
                            cwd=str(tmp_path))
         assert r.returncode == 0, r.stderr[-2000:]
@@ -119,7 +120,8 @@ def test_pconv_opt_output_is_deterministic(mlir_text, tmp_path):
 
     src = tmp_path / "m.mlir"
     src.write_text(mlir_text)
-    for pipeline in (PCONV_PIPELINE, PCONV_PIPELINE.replace("pconv-lower-to-linalg", "pconv-lower-to-linalg{force=true}")):
+    forced = PCONV_PIPELINE.replace("pconv-lower-to-linalg", "pconv-lower-to-linalg{force=true}")
+    for pipeline in (PCONV_PIPELINE, forced):
         outs = []
         for i in range(2):
             out = tmp_path / f"out{i}.mlir"

@@ -23,11 +23,11 @@ import json
 
 import numpy as np
 import pytest
-from support import needs_vulkan
 import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from support import needs_vulkan
 
 from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.patterns import ALL_PATTERNS, PRUNED
@@ -227,7 +227,8 @@ PIPELINES = {
     "compile": None,
     "force": "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
              "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
-    "packed": "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights{min-mac-reduction=0.0 group-size=4},"
+    "packed": "pconv-raise-pattern-conv,pconv-reorder-kernels,"
+              "pconv-compact-weights{min-mac-reduction=0.0 group-size=4},"
               "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
 }
 
@@ -239,8 +240,8 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.mlir.ir import ir
     from pconv_mlir.mlir.pass_infra import ops_named
-    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.mlir.pipeline import build_pass_manager
+    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.targets import compile_mlir, get_target
 
     if PIPELINES[pipeline] is None:
@@ -320,7 +321,8 @@ def test_every_kind_is_covered_and_pattern_path_taken():
         Case("kernel", 1, 6, 6, [ConvSpec(4, 4, kernel=5, padding=2, prune="dense")], seed=7),
         Case("chain", 1, 12, 12, [ConvSpec(4, 16, library=ALL_PATTERNS[:8], keep=0.5),
                                   ConvSpec(16, 16, library=ALL_PATTERNS[:8], keep=0.5, stride=2),
-                                  ConvSpec(16, 8, library=ALL_PATTERNS[:8], keep=0.5, group_size=4)], pool=True, seed=8),
+                                  ConvSpec(16, 8, library=ALL_PATTERNS[:8], keep=0.5, group_size=4)],
+             pool=True, seed=8),
     ]
     results = check_network(cases)
     assert all(r.ok for r in results), _failures(results)
@@ -436,8 +438,9 @@ def test_strided_conv_unused_columns():
 
 def test_strided_pool_unused_row():
     """A 3x3/2 conv of 8x13 gives a 3x6 map; the 2x2/2 max pool after it reads rows 0..1 only
-    and its output has a unit dim: followed by a padded conv, iree-compile 3.13 rejects it ('inferred input/output operand
-    #1 has shape's dimension #0 to be 3, but found 2'); pconv-trim-conv-inputs slices pools too.
+    and its output has a unit dim: followed by a padded conv, iree-compile 3.13 rejects it ('inferred
+    input/output operand #1 has shape's dimension #0 to be 3, but found 2'); pconv-trim-conv-inputs
+    slices pools too.
     Found by scripts/differential_long.py (a chain case)."""
     lib1, lib2 = ((0, 1, 4, 7), (0, 2, 4, 6)), ((3, 4, 5, 7), (2, 4, 7, 8), (2, 4, 6, 8), (0, 3, 4, 5), (1, 4, 7, 8))
     case = Case("chain", 1, 8, 13, [ConvSpec(7, 5, stride=2, padding=0, library=lib1, group_size=5, keep=0.28),

@@ -8,7 +8,16 @@ import random
 
 import pytest
 
-from pconv_mlir.testing.fuzz import FAILURE_KINDS, MUTATOR_NAMES, classify, fuzz, generate_cases, load_corpus, mutate, run_in_process
+from pconv_mlir.testing.fuzz import (
+    FAILURE_KINDS,
+    MUTATOR_NAMES,
+    classify,
+    fuzz,
+    generate_cases,
+    load_corpus,
+    mutate,
+    run_in_process,
+)
 
 
 def test_corpus_and_mutators():
@@ -42,13 +51,15 @@ def test_fuzz_smoke_200():
     # rejects them before MLIR parses them.
     ("%y = linalg.broadcast ins(%b : tensor<2xf32>) outs(%e : tensor<1x2x4x4xf32>) dimensions = ,0[ 2, 3]",
      "after 'dimensions =' of linalg.broadcast"),
-    ("%y = linalg.broadcast ins(%b : tensor<2xf32>) outs(%e : tensor<1x2x4x4xf32>) dimensions = [0, 99999999999999999999, 3]",
+    ("%y = linalg.broadcast ins(%b : tensor<2xf32>) outs(%e : tensor<1x2x4x4xf32>) "
+     "dimensions = [0, 99999999999999999999, 3]",
      "after 'dimensions =' of linalg.broadcast"),
     ("%y = linalg.transpose ins(%t : tensor<2x2xf32>) outs(%u : tensor<2x2xf32>) permutation = [1 0]",
      "after 'permutation =' of linalg.transpose"),
     # ... and on a tensor.pad amount of -2^63 (10,000-input fuzz run, input 9731).
-    ("%p = tensor.pad %x low[-9223372036854775808, 0, 1, 1] high[0, 0, 1, 1] {\n  ^bb0(%i: index, %j: index, %k: index, "
-     "%l: index):\n    tensor.yield %c : f32\n  } : tensor<1x2x4x4xf32> to tensor<1x2x6x6xf32>",
+    ("%p = tensor.pad %x low[-9223372036854775808, 0, 1, 1] high[0, 0, 1, 1] {\n"
+     "  ^bb0(%i: index, %j: index, %k: index, %l: index):\n    tensor.yield %c : f32\n"
+     "  } : tensor<1x2x4x4xf32> to tensor<1x2x6x6xf32>",
      "tensor.pad low amounts beyond +-2^31"),
 ])
 def test_regressions_found_by_fuzzing(line, message):

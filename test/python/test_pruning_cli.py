@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-import torch
 
 from pconv_mlir.cli.prune import add_parser
 from pconv_mlir.errors import PconvInputError
 from pconv_mlir.pruning import load_pruned
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,7 +11,6 @@ from pconv_mlir.models import small_cnn
 from pconv_mlir.patterns import PRUNED, pattern_mask
 from pconv_mlir.pruning import PatternPruner, PruningConfig, load_pruned, save_pruned
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

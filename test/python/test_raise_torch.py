@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pconv_mlir.mlir.ir import ir
 from pconv_mlir.dialects.pconv import load_pconv_dialect
+from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pipeline import build_pass_manager
 from pconv_mlir.patterns import PRUNED
 

@@ -48,7 +48,8 @@ def tiny(tmp_path_factory):
 
 
 def test_parse_signature():
-    ins, outs = parse_signature("sync func @main(%input0: tensor<1x3x?x16xf32>, %input1: tensor<4xi8>) -> (%output0: tensor<1x10xf32>)")
+    ins, outs = parse_signature("sync func @main(%input0: tensor<1x3x?x16xf32>, %input1: tensor<4xi8>) "
+                                "-> (%output0: tensor<1x10xf32>)")
     assert ins[0].shape == (1, 3, None, 16) and ins[0].dtype == np.float32
     assert ins[1].shape == (4,) and ins[1].dtype == np.int8
     assert outs[0].shape == (1, 10)
@@ -129,7 +130,8 @@ def test_vulkan_alignment(tiny):
 def _cli(*argv, env=None):
     e = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pconv_mlir.cli.main", *map(str, argv)], capture_output=True, text=True, env=e, timeout=120)
+    return subprocess.run([sys.executable, "-m", "pconv_mlir.cli.main", *map(str, argv)], capture_output=True,
+                          text=True, env=e, timeout=120)
 
 
 def test_cli_run_and_bench(tiny, tmp_path, capsys):
@@ -138,7 +140,8 @@ def test_cli_run_and_bench(tiny, tmp_path, capsys):
     ap = argparse.ArgumentParser(prog="pconv")
     cli_runtime.add_parser(ap.add_subparsers(dest="command"))
     out = tmp_path / "y.npy"
-    args = ap.parse_args(["run", str(tiny["cpu"]), "--device", "local-sync", "--input", str(tiny["dir"] / "x.npy"), "--output", str(out)])
+    args = ap.parse_args(["run", str(tiny["cpu"]), "--device", "local-sync", "--input", str(tiny["dir"] / "x.npy"),
+                          "--output", str(out)])
     assert args.handler(args) == 0
     assert rel_err(np.load(out), tiny["ref"]) <= 1e-5
     args = ap.parse_args(["bench", str(tiny["cpu"]), "--device", "local-sync", "--repeats", "3", "--warmup", "1"])
@@ -158,6 +161,7 @@ def test_cli_threads_subprocess(tiny):
 
 
 def test_cli_no_vulkan_driver(tiny):
-    r = _cli("run", tiny["cpu"], "--device", "vulkan", "--input", tiny["dir"] / "x.npy", env={"VK_ICD_FILENAMES": "/nonexistent/icd.json", "VK_DRIVER_FILES": "/nonexistent/icd.json"})
+    no_icd = {"VK_ICD_FILENAMES": "/nonexistent/icd.json", "VK_DRIVER_FILES": "/nonexistent/icd.json"}
+    r = _cli("run", tiny["cpu"], "--device", "vulkan", "--input", tiny["dir"] / "x.npy", env=no_icd)
     assert r.returncode == 1
     assert "Vulkan" in r.stderr and "Traceback" not in r.stderr

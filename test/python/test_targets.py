@@ -7,7 +7,6 @@ driver the machine has (lavapipe in CI) and are skipped without one.
 
 import dataclasses
 
-import numpy as np
 import pytest
 from support import needs_vulkan
 
@@ -19,7 +18,6 @@ from pconv_mlir.errors import PconvCompileError, PconvError  # noqa: E402
 from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.runtime import load_module  # noqa: E402
 from pconv_mlir.targets import TARGETS, Target, compile_mlir, get_target  # noqa: E402
-
 
 
 class SmallNet(nn.Module):
@@ -103,7 +101,8 @@ def test_unknown_target():
 
 
 def test_compile_error_carries_diagnostics():
-    bad = "func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> { %0 = arith.addf %a, %b : tensor<4xf32>\n return %0 : tensor<4xf32> }"
+    bad = ("func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> { %0 = arith.addf %a, %b : tensor<4xf32>\n"
+           " return %0 : tensor<4xf32> }")
     with pytest.raises(PconvCompileError) as ei:
         compile_mlir(bad, "llvm-cpu")
     e = ei.value
