@@ -2,38 +2,8 @@
 them on a phone through adb or here under qemu (:mod:`.runner`). The CLI is ``pconv android``
 (:mod:`pconv_mlir.cli.android`); docs/android.md says what runs where."""
 
-from pconv_mlir.android.bundler import (
-    IREE_RUNTIME_VERSION,
-    REMOTE_DIR,
-    bundle,
-    cache_dir,
-    fetch_glibc,
-    fetch_runtime_tools,
-    load_bundle,
-)
-from pconv_mlir.android.runner import (
-    QEMU,
-    BundleResult,
-    bench_adb,
-    bench_emulated,
-    compare_outputs,
-    run_adb,
-    run_emulated,
-)
+from pconv_mlir.android import bundler, runner
+from pconv_mlir.android.bundler import *  # noqa: F403 - the package's API is its two modules' __all__
+from pconv_mlir.android.runner import *  # noqa: F403
 
-__all__ = [
-    "IREE_RUNTIME_VERSION",
-    "REMOTE_DIR",
-    "QEMU",
-    "cache_dir",
-    "fetch_runtime_tools",
-    "fetch_glibc",
-    "bundle",
-    "load_bundle",
-    "BundleResult",
-    "compare_outputs",
-    "run_emulated",
-    "bench_emulated",
-    "run_adb",
-    "bench_adb",
-]
+__all__ = [*bundler.__all__, *runner.__all__]

@@ -60,8 +60,6 @@ __all__ = [
     "fetch_glibc",
     "bundle",
     "load_bundle",
-    "run_tool",
-    "tail",
 ]
 
 IREE_RUNTIME_VERSION = "3.13.0"
@@ -196,26 +194,17 @@ def _copy_resolved(src: Path, dst: Path) -> None:
     os.chmod(dst, 0o755)
 
 
-_RUN_SH = """#!/bin/sh
-# Runs {module} through the bundled aarch64 glibc loader.
-#   ./run.sh [extra iree-run-module flags]
+# run.sh and bench.sh: one of the two tools on the bundled module, through the bundled loader.
+_SCRIPT = """#!/bin/sh
+# {verb} {module} through the bundled aarch64 glibc loader.
+#   ./{script} [extra {tool} flags{example}]
 # Environment: PCONV_DEVICE (default {device}), PCONV_EXEC_PREFIX (e.g.
 # qemu-aarch64-static for an emulated run on x86).
 cd "$(dirname "$0")" || exit 1
 DEVICE="${{PCONV_DEVICE:-{device}}}"
-exec $PCONV_EXEC_PREFIX ./{loader} --library-path . ./iree-run-module \\
+exec $PCONV_EXEC_PREFIX ./{loader} --library-path . ./{tool} \\
   --module={module} --device="$DEVICE" --function={function} \\
-{io_flags}  "$@"
-"""
-
-_BENCH_SH = """#!/bin/sh
-# Benchmarks {module} through the bundled aarch64 glibc loader.
-#   ./bench.sh [extra iree-benchmark-module flags, e.g. --task_topology_group_count=4]
-cd "$(dirname "$0")" || exit 1
-DEVICE="${{PCONV_DEVICE:-{device}}}"
-exec $PCONV_EXEC_PREFIX ./{loader} --library-path . ./iree-benchmark-module \\
-  --module={module} --device="$DEVICE" --function={function} \\
-{in_flags}  "$@"
+{flags}  "$@"
 """
 
 
@@ -284,8 +273,10 @@ def bundle(
     in_flags = "".join(f"  --input=@{n} \\\n" for n in in_names)
     io_flags = in_flags + "".join(f"  --output=@{n} \\\n" for n in out_names)
     fmt = dict(module="module.vmfb", device=device, function=function, loader=LOADER)
-    (out / "run.sh").write_text(_RUN_SH.format(io_flags=io_flags, **fmt))
-    (out / "bench.sh").write_text(_BENCH_SH.format(in_flags=in_flags, **fmt))
+    (out / "run.sh").write_text(_SCRIPT.format(verb="Runs", script="run.sh", tool="iree-run-module", example="",
+                                               flags=io_flags, **fmt))
+    (out / "bench.sh").write_text(_SCRIPT.format(verb="Benchmarks", script="bench.sh", tool="iree-benchmark-module",
+                                                 example=", e.g. --task_topology_group_count=4", flags=in_flags, **fmt))
     os.chmod(out / "run.sh", 0o755)
     os.chmod(out / "bench.sh", 0o755)
     meta = dict(
