@@ -22,6 +22,7 @@ import importlib
 # does not import numpy.
 _EXPORTS = {
     "DEVICES": "device",
+    "MAX_THREADS": "device",
     "available_devices": "device",
     "vulkan_available": "device",
     "aligned_copy": "buffers",
@@ -29,6 +30,7 @@ _EXPORTS = {
     "parse_signature": "signature",
     "LoadedModule": "module",
     "load_module": "module",
+    "check_finite": "module",
     "bench": "timing",
     "bench_vmfb": "timing",
 }

@@ -15,12 +15,16 @@ import os
 import threading
 from typing import Any
 
-from pconv_mlir.errors import PconvRuntimeError, first_line
+from pconv_mlir.errors import PconvInputError, PconvRuntimeError, first_line
 
-__all__ = ["DEVICES", "available_devices", "vulkan_available", "get_device", "local_task_threads"]
+__all__ = ["DEVICES", "MAX_THREADS", "available_devices", "vulkan_available", "get_device", "check_thread_count",
+           "local_task_threads"]
 
 #: Device names accepted by :func:`pconv_mlir.runtime.load_module`.
 DEVICES = ("local-task", "local-sync", "vulkan")
+#: Most local-task worker threads accepted: far above any phone's or this host's cores, low
+#: enough that a typo (``--threads 100000``) is an error and not 100,000 threads.
+MAX_THREADS = 256
 
 _LOCK = threading.RLock()
 _LOCAL_TASK_THREADS: int | None = None  # thread count the local-task driver got
@@ -61,6 +65,12 @@ def local_task_threads() -> int | None:
     return _LOCAL_TASK_THREADS
 
 
+def check_thread_count(threads: int | None) -> None:
+    """PconvInputError unless ``threads`` is None or in 1..MAX_THREADS."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise PconvInputError(f"thread count must be in 1..{MAX_THREADS}, got {threads}")
+
+
 def get_device(device: str, threads: int | None):
     """Returns a (process-cached) HAL device for ``device``."""
     global _LOCAL_TASK_THREADS
@@ -70,8 +80,7 @@ def get_device(device: str, threads: int | None):
         raise PconvRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if threads is not None and device != "local-task":
         raise PconvRuntimeError(f"--threads applies to the local-task device only, not {device!r}")
-    if threads is not None and threads < 1:
-        raise PconvRuntimeError(f"thread count must be >= 1, got {threads}")
+    check_thread_count(threads)
     with _LOCK:
         if device == "local-task":
             if _LOCAL_TASK_THREADS is None:

@@ -26,6 +26,7 @@ def bench(
     warmup: int = 3,
     repeats: int = 20,
     function: str = "main",
+    allow_nonfinite: bool = False,
 ) -> dict:
     """Times ``repeats`` synchronous invocations after ``warmup`` ones.
 
@@ -35,7 +36,7 @@ def bench(
     """
     if repeats < 1:
         raise PconvInputError("repeats must be >= 1")
-    prepared = module.prepare_inputs(list(inputs), function)
+    prepared = module.prepare_inputs(list(inputs), function, allow_nonfinite)
     for _ in range(max(0, warmup)):
         module.run_prepared(prepared, function)
     times = []
