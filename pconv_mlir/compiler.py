@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pconv_mlir.errors import PconvCompileError, PconvInputError
+from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
 from pconv_mlir.mlir.ir import MLIRError, ir
 
 PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
@@ -55,32 +57,42 @@ class CompiledModel:
     device: str = "local-task"
     _loaded: Any = dataclasses.field(default=None, repr=False)
 
-    def run(self, *inputs, device: str | None = None, threads: int | None = None):
+    def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False):
+        """Outputs for ``inputs``; Inf/NaN inputs are refused unless ``allow_nonfinite``
+        (:func:`pconv_mlir.runtime.check_finite` says why)."""
         from pconv_mlir.runtime import load_module
 
         if self._loaded is None or device not in (None, self.device):
             self.device = device or self.device
             self._loaded = load_module(self.vmfb, device=self.device, threads=threads)
-        outputs = self._loaded.run(*inputs)
+        outputs = self._loaded.run(*inputs, allow_nonfinite=allow_nonfinite)
         return outputs[0] if len(outputs) == 1 else outputs
 
     def save(self, path: str | os.PathLike, report_path: str | os.PathLike | None = None) -> None:
-        Path(path).write_bytes(self.vmfb)
+        """Write the module (and the report as JSON) atomically: a failed write leaves the old
+        files as they were. Both paths are checked before either is written."""
+        check_output_paths([("module path", path), ("report path", report_path)])
+        atomic_write(path, self.vmfb)
         if report_path:
-            Path(report_path).write_text(json.dumps(self.report_dict(), indent=2) + "\n")
+            atomic_write(report_path, json.dumps(self.report_dict(), indent=2) + "\n")
 
     def report_dict(self) -> dict:
         return {"target": self.target, "convolutions": [dataclasses.asdict(r) for r in self.report]}
 
 
+# torch.export traces under a process-wide dispatch mode (one ProxyTorchDispatchMode slot):
+# two imports at once in one process fail, so they take turns.
+_IMPORT_LOCK = threading.Lock()
+
+
 def import_model(model, example_inputs: Sequence) -> str:
-    """torch-mlir FX import to linalg-on-tensors text."""
+    """torch-mlir FX import to linalg-on-tensors text (one import at a time per process)."""
     import torch
     from torch_mlir import fx
 
     model = model.eval()
     try:
-        with torch.no_grad():
+        with _IMPORT_LOCK, torch.no_grad():
             module = fx.export_and_import(model, *example_inputs, output_type="linalg-on-tensors", func_name="main")
     except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -146,8 +158,7 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                 except MLIRError as err:
                     raise PconvCompileError(f"pass {flag} failed", str(err)) from None
                 if dump_dir:
-                    Path(dump_dir).mkdir(parents=True, exist_ok=True)
-                    (Path(dump_dir) / f"{number:02d}-{flag}.mlir").write_text(str(module))
+                    _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
             for call in ops_named(module.operation, "func.call"):
                 if INDEX_ATTR in call.attributes:
                     lowering = call.attributes[LOWERING_ATTR].value
@@ -158,9 +169,16 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         build_pass_manager(cleanup_pipeline(own_dense_convs and not dense), ctx).run(module.operation)
         text = str(module)
         if dump_dir:
-            Path(dump_dir).mkdir(parents=True, exist_ok=True)
-            (Path(dump_dir) / "99-cleanup.mlir").write_text(text)
+            _dump(dump_dir, "99-cleanup.mlir", text)
         return text, [report[i] for i in sorted(report)]
+
+
+def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
+    try:
+        Path(dump_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PconvInputError(f"cannot create {dump_dir}: {err.strerror or err}") from None
+    atomic_write(Path(dump_dir) / name, text)
 
 
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
@@ -170,6 +188,7 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
     pconv passes: IREE's own dense compile with the best dense flags, for comparison."""
     from pconv_mlir.targets import compile_mlir, get_target
 
+    check_output_dir("dump_ir", dump_ir)
     if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
         try:
             text = Path(model_or_mlir).read_text()

@@ -71,7 +71,7 @@ def train_and_prune(cfg: DemoConfig, data, out: Path, progress: bool):
     torch.manual_seed(cfg.seed)
     dense = build_model("small_cnn", in_channels=data.in_channels, width=cfg.width)
     if dense_path.exists():
-        dense.load_state_dict(torch.load(dense_path))
+        dense.load_state_dict(torch.load(dense_path, weights_only=True))
     else:
         fit(dense, train, cfg.dense_epochs, 3e-3, progress=progress, desc="train dense")
         torch.save(dense.state_dict(), dense_path)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "build_model", "small_cnn", "vgg16_cifar", "vgg16_imagenet", "resnet50", "mobilenet_v2"]
+__all__ = [
+    "MODELS", "MAX_PARAMETERS", "build_model", "small_cnn", "vgg16_cifar", "vgg16_imagenet", "resnet50", "mobilenet_v2",
+]
 
 ModelFn = Callable[..., nn.Module]
 
@@ -41,10 +44,27 @@ def _register(fn: ModelFn) -> ModelFn:
     return build
 
 
+#: Most parameters a built model may have (4 GiB of fp32; VGG-16 ImageNet has 138 M): constructor
+#: arguments asking for more (``width=10**6`` from a checkpoint or the command line) are an error.
+MAX_PARAMETERS = 1 << 30
+
+
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model by name; ValueError names the known models otherwise."""
+    """Build a registered model by name. ValueError names the known models for an unknown name,
+    and refuses arguments the constructor rejects, or that give an empty layer or more than
+    :data:`MAX_PARAMETERS` parameters (checked on the meta device first: nothing allocated)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Initializing zero-element tensors": refused just below
+            sizes = [p.numel() for p in MODELS[name](**kwargs).parameters()]
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"cannot build {name!r} from {kwargs}: {e}") from None
+    if 0 in sizes:
+        raise ValueError(f"cannot build {name!r} from {kwargs}: a layer would be empty (a size-0 dimension)")
+    if sum(sizes) > MAX_PARAMETERS:
+        raise ValueError(f"{name!r} from {kwargs} would have {sum(sizes):,} parameters (at most {MAX_PARAMETERS:,})")
     return MODELS[name](**kwargs)
 
 

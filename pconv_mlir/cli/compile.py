@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from pconv_mlir.errors import PconvInputError
+
+#: Most elements an example input may have (1 GiB of fp32): a shape asking for more (a typo, or a
+#: checkpoint's input_shape) is an error rather than an allocation.
+MAX_INPUT_ELEMENTS = 1 << 28
+MAX_INPUT_RANK = 8
 
 
 def add_parser(subparsers) -> None:
@@ -21,27 +27,49 @@ def add_parser(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
+def check_input_shape(dims, where: str) -> list[int]:
+    """``dims`` as a list of ints >= 1 whose product is at most MAX_INPUT_ELEMENTS."""
+    if not isinstance(dims, (list, tuple)) or not 1 <= len(dims) <= MAX_INPUT_RANK:
+        raise PconvInputError(f"{where}: expected 1 to {MAX_INPUT_RANK} dimensions, got {dims!r}")
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise PconvInputError(f"{where}: dimensions must be integers, got {dims!r}")
+    if any(d < 1 for d in dims):
+        raise PconvInputError(f"{where}: every dimension must be >= 1, got {list(dims)}")
+    if math.prod(dims) > MAX_INPUT_ELEMENTS:
+        raise PconvInputError(f"{where}: {list(dims)} is {math.prod(dims):,} elements (at most {MAX_INPUT_ELEMENTS:,})")
+    return list(dims)
+
+
 def _load_pruned(path: str, shape: str | None):
     import torch
 
     from pconv_mlir.pruning import load_pruned
 
+    if shape is not None:  # checked before the (possibly large) model is loaded
+        try:
+            dims = [int(v) for v in shape.split(",")]
+        except ValueError:
+            raise PconvInputError(f"--input-shape expects N,C,H,W integers, got {shape!r}") from None
+        dims = check_input_shape(dims, "--input-shape")
     try:  # a file that is not a pruned model, or metadata that does not match the weights
         model, meta = load_pruned(path)
     except (ValueError, OSError) as err:
         raise PconvInputError(str(err)) from None
-    try:
-        dims = [int(v) for v in shape.split(",")] if shape else getattr(meta, "input_shape", None)
-    except ValueError:
-        raise PconvInputError(f"--input-shape expects N,C,H,W integers, got {shape!r}") from None
-    if not dims:
-        raise PconvInputError("a saved model needs --input-shape N,C,H,W")
+    if shape is None:
+        stored = getattr(meta, "input_shape", None)
+        if not stored:
+            raise PconvInputError("a saved model needs --input-shape N,C,H,W")
+        dims = check_input_shape(stored, f"{path}: stored input_shape")
     return model, [torch.zeros(*dims)]
 
 
 def run(args: argparse.Namespace) -> int:
     import pconv_mlir
+    from pconv_mlir.fileio import check_output_dir, check_output_paths
 
+    # Before any work: a bad output path must not cost a whole compile.
+    check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input])
+    check_output_dir("--dump-ir", args.dump_ir)
     source, example = args.input, None
     if args.input.endswith(".pt"):
         source, example = _load_pruned(args.input, args.input_shape)

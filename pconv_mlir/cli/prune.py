@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ __all__ = ["add_parser", "run"]
 
 #: Input size per model when the dataset is resizable (digits); 32 for the rest.
 _IMAGE_SIZE = {"small_cnn": 16}
+#: Largest --image-size: digits resized to it are held in memory (1,797 images).
+MAX_IMAGE_SIZE = 256
 
 
 def _model_arg(text: str) -> tuple[str, Any]:
@@ -98,27 +101,57 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     return p
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """The numeric options, before any data is loaded (torch's own errors come late and as tracebacks)."""
+    from pconv_mlir.runtime.device import MAX_THREADS
+
+    if args.batch_size < 1:
+        raise PconvInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for name in ("epochs", "admm_epochs", "retrain_epochs"):
+        if getattr(args, name) < 0:
+            raise PconvInputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        raise PconvInputError(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.image_size is not None and not 1 <= args.image_size <= MAX_IMAGE_SIZE:
+        raise PconvInputError(f"--image-size must be in 1..{MAX_IMAGE_SIZE}, got {args.image_size}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise PconvInputError(f"--threads must be in 1..{MAX_THREADS}, got {args.threads}")
+    if args.seed < 0:
+        raise PconvInputError(f"--seed must be >= 0, got {args.seed}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute ``pconv prune``; returns the exit status."""
     import torch
 
     from pconv_mlir.data import load_dataset
+    from pconv_mlir.fileio import check_output_paths
     from pconv_mlir.models import build_model
     from pconv_mlir.pruning import PruningConfig, evaluate, fit, prune_and_retrain, save_pruned
 
+    # Everything that can be checked is, before the training: its result must not be lost.
+    check_output_paths([("--out", args.out)])
+    _check_numbers(args)
     schedule = {k: getattr(args, k) for k in ("rho", "rho_growth", "rho_max") if getattr(args, k) is not None}
+    image_size = args.image_size if args.image_size is not None else _IMAGE_SIZE.get(args.model, 32)
     try:
         config = PruningConfig(
             num_patterns=args.patterns, keep=args.keep, group_size=args.group_size, prune_1x1=args.prune_1x1,
             exclude=tuple(args.exclude), **schedule,
         )
-        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed,
-                            image_size=args.image_size or _IMAGE_SIZE.get(args.model, 32))
+        data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, image_size=image_size)
         torch.manual_seed(args.seed)
         model = build_model(args.model, num_classes=data.num_classes, in_channels=data.in_channels,
                             **dict(args.model_arg))
     except (ValueError, FileNotFoundError, TypeError) as e:
         raise PconvInputError(str(e)) from e
+    try:  # one image through the model: widths or image sizes it cannot take fail here, not mid-training
+        with torch.no_grad():
+            model.eval()(torch.as_tensor(data.x_test[:1]))
+    except RuntimeError as e:
+        raise PconvInputError(f"{args.model} with {dict(args.model_arg) or 'its defaults'} cannot take "
+                              f"{args.dataset} images of shape {tuple(data.x_test.shape[1:])}: "
+                              f"{str(e).strip().splitlines()[0]}") from None
     if args.threads:
         torch.set_num_threads(args.threads)
     progress = not args.quiet and sys.stderr.isatty()

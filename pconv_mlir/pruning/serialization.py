@@ -17,6 +17,7 @@ cut kernels, ``mask`` a bool tensor of the weight's shape. See
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pconv_mlir.fileio import atomic_write
 from pconv_mlir.models import build_model
 from pconv_mlir.pruning.metadata import PruningMeta
 
@@ -49,7 +51,9 @@ def save_pruned(path: str | os.PathLike[str], model: nn.Module, meta: PruningMet
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta.to_dict(),
     }
-    torch.save(payload, path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, buffer.getbuffer())  # a failed write leaves an older file as it was
 
 
 def load_pruned(
@@ -71,16 +75,22 @@ def load_pruned(
         raise ValueError(f"{path}: not a {FORMAT!r} file")
     if payload.get("version") != VERSION:
         raise ValueError(f"{path}: format version {payload.get('version')!r}, this code reads {VERSION}")
-    meta = PruningMeta.from_dict(payload["meta"])
+    state_dict, meta_dict = payload.get("state_dict"), payload.get("meta")
+    if not isinstance(meta_dict, dict):
+        raise ValueError(f"{path}: malformed: 'meta' must be a dict of pruning metadata")
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise ValueError(f"{path}: malformed: 'state_dict' must map parameter names to tensors")
+    meta = PruningMeta.from_dict(meta_dict)
     if model is None:
         if meta.arch is None:
             raise ValueError(f"{path}: the stored model has no registered architecture; pass model=")
         try:
             model = build_model(meta.arch, **meta.arch_kwargs)
-        except TypeError as e:
-            raise ValueError(f"{path}: cannot rebuild {meta.arch!r} from {meta.arch_kwargs}: {e}") from e
+        except (TypeError, ValueError) as e:  # ValueError: arguments build_model refuses (huge, empty)
+            raise ValueError(f"{path}: cannot rebuild the model: {e}") from e
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state_dict)
     except RuntimeError as e:
         raise ValueError(f"{path}: weights do not fit the model: {e}") from e
     meta.check(model)
