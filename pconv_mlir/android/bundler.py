@@ -33,23 +33,28 @@ the libraries (those packages installed), it is used directly.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pconv_mlir.errors import PconvInputError, PconvRuntimeError, first_line
+from pconv_mlir.fileio import save_npy
 from pconv_mlir.runtime.buffers import to_numpy
 from pconv_mlir.runtime.device import DEVICES
-from pconv_mlir.runtime.module import function_signature, read_vmfb
+from pconv_mlir.runtime.module import check_finite, function_signature, read_vmfb
 from pconv_mlir.runtime.signature import check_arrays
 
 __all__ = [
@@ -60,6 +65,10 @@ __all__ = [
     "fetch_glibc",
     "bundle",
     "load_bundle",
+    "bundle_scripts",
+    "check_file_name",
+    "check_function_name",
+    "check_remote_dir",
 ]
 
 IREE_RUNTIME_VERSION = "3.13.0"
@@ -79,12 +88,72 @@ GLIBC_LIBS = (
 )
 CROSS_DEBS = ("libc6-arm64-cross", "libgcc-s1-arm64-cross", "libstdc++6-arm64-cross")
 SYSTEM_CROSS_LIB = Path("/usr/aarch64-linux-gnu/lib")
+BUNDLE_FORMAT = "pconv-android-bundle/1"
+
+# A bundle is untrusted input: every name read from bundle.json is a plain file name in the bundle
+# (no '/', no '..', no leading '.' or '-'), the function an identifier, the remote folder one plain
+# name under /data/local/tmp. What the names are used for (host paths, shell words) needs no more.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_REMOTE_DIR = re.compile(r"/data/local/tmp/[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_file_name(name: Any, what: str, suffix: str) -> str:
+    """``name`` if it is a plain file name ending in ``suffix``; else PconvInputError."""
+    if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name or not name.endswith(suffix):
+        raise PconvInputError(f"{what} {name!r} is not a plain {suffix} file name "
+                              "(letters, digits, '.', '_', '-'; no '/' or '..')")
+    return name
+
+
+def check_function_name(name: Any, what: str = "function") -> str:
+    """``name`` if it is an identifier (letters, digits, '_'); else PconvInputError."""
+    if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+        raise PconvInputError(f"{what} {name!r} is not an identifier (letters, digits, '_')")
+    return name
+
+
+def check_remote_dir(path: Any, what: str = "remote folder") -> str:
+    """``path`` if it is ``/data/local/tmp/NAME`` with a plain NAME: the folder ``pconv android``
+    deletes (``rm -rf``) and refills on the phone; else PconvInputError."""
+    if not isinstance(path, str) or not _REMOTE_DIR.fullmatch(path) or ".." in path:
+        raise PconvInputError(f"{what} {path!r} must be /data/local/tmp/NAME with a plain NAME "
+                              "(letters, digits, '.', '_', '-')")
+    return path
 
 
 def cache_dir() -> Path:
     d = Path(os.environ.get("PCONV_MLIR_CACHE") or Path.home() / ".cache" / "pconv-mlir")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@contextlib.contextmanager
+def _cache_lock(cache: Path) -> Iterator[None]:
+    """One process at a time fills the cache (bundles made in parallel share it)."""
+    with open(cache / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _staging_dir(cache: Path, name: str) -> Iterator[Path]:
+    """A fresh folder in the cache, removed afterwards unless renamed away."""
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(staged: Path, final: Path) -> None:
+    """Rename the filled ``staged`` folder to ``final`` (under the cache lock)."""
+    os.chmod(staged, 0o755)
+    shutil.rmtree(final, ignore_errors=True)
+    staged.rename(final)
 
 
 def run_tool(cmd: Sequence[str], timeout: float, what: str, **kw) -> subprocess.CompletedProcess:
@@ -108,73 +177,86 @@ def tail(s: str, n: int = 8) -> str:
 
 def fetch_runtime_tools(cache: Path | None = None, timeout: float = 600) -> Path:
     """Returns a directory holding the aarch64 iree-run-module and
-    iree-benchmark-module (downloading the wheel into the cache if needed)."""
+    iree-benchmark-module (downloading the wheel into the cache if needed). Safe when several
+    processes fill one cache at once: they take turns (a lock) and publish by rename."""
     cache = cache or cache_dir()
     tools = cache / f"iree-runtime-{IREE_RUNTIME_VERSION}-aarch64"
     if all((tools / t).is_file() for t in TOOLS):
         return tools
-    wheels = cache / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    pat = f"iree_base_runtime-{IREE_RUNTIME_VERSION}-*aarch64*.whl"
-    found = sorted(wheels.glob(pat))
-    if not found:
-        cmd = [
-            sys.executable, "-m", "pip", "download", "--only-binary=:all:",
-            "--platform", "manylinux_2_28_aarch64", "--python-version", "3.11",
-            "--no-deps", f"iree-base-runtime=={IREE_RUNTIME_VERSION}", "-d", str(wheels),
-        ]
-        r = run_tool(cmd, timeout, "downloading the aarch64 iree-base-runtime wheel")
+    with _cache_lock(cache):
+        if all((tools / t).is_file() for t in TOOLS):  # another process filled it meanwhile
+            return tools
+        wheels = cache / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        pat = f"iree_base_runtime-{IREE_RUNTIME_VERSION}-*aarch64*.whl"
         found = sorted(wheels.glob(pat))
-        if r.returncode != 0 or not found:
-            raise PconvRuntimeError(
-                "cannot download the aarch64 iree-base-runtime wheel "
-                f"({shlex.join(cmd)}):\n{tail(r.stderr or r.stdout)}"
-            )
-    tmp = tools.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        with zipfile.ZipFile(found[-1]) as z:
-            for t in TOOLS:
-                with z.open(f"iree/_runtime_libs/{t}") as src, open(tmp / t, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                os.chmod(tmp / t, 0o755)
-    except (KeyError, zipfile.BadZipFile) as e:
-        raise PconvRuntimeError(f"{found[-1]}: unexpected wheel contents: {e}") from None
-    shutil.rmtree(tools, ignore_errors=True)
-    tmp.rename(tools)
+        if not found:
+            with _staging_dir(cache, "wheels") as tmp:
+                cmd = [
+                    sys.executable, "-m", "pip", "download", "--only-binary=:all:",
+                    "--platform", "manylinux_2_28_aarch64", "--python-version", "3.11",
+                    "--no-deps", f"iree-base-runtime=={IREE_RUNTIME_VERSION}", "-d", str(tmp),
+                ]
+                r = run_tool(cmd, timeout, "downloading the aarch64 iree-base-runtime wheel")
+                for wheel in tmp.glob(pat):
+                    wheel.rename(wheels / wheel.name)
+            found = sorted(wheels.glob(pat))
+            if r.returncode != 0 or not found:
+                raise PconvRuntimeError(
+                    "cannot download the aarch64 iree-base-runtime wheel "
+                    f"({shlex.join(cmd)}):\n{tail(r.stderr or r.stdout)}"
+                )
+        with _staging_dir(cache, tools.name) as tmp:
+            try:
+                with zipfile.ZipFile(found[-1]) as z:
+                    for t in TOOLS:
+                        with z.open(f"iree/_runtime_libs/{t}") as src, open(tmp / t, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        os.chmod(tmp / t, 0o755)
+            except (KeyError, zipfile.BadZipFile) as e:
+                raise PconvRuntimeError(f"{found[-1]}: unexpected wheel contents: {e}") from None
+            _publish(tmp, tools)
     return tools
 
 
 def fetch_glibc(cache: Path | None = None, timeout: float = 300) -> Path:
     """Returns a directory holding the aarch64 glibc loader and the libraries
-    in GLIBC_LIBS."""
+    in GLIBC_LIBS. Safe under concurrency, as :func:`fetch_runtime_tools`."""
     if all((SYSTEM_CROSS_LIB / l).exists() for l in GLIBC_LIBS):
         return SYSTEM_CROSS_LIB
     cache = cache or cache_dir()
     root = cache / "aarch64-glibc"
-    lib = root / "usr" / "aarch64-linux-gnu" / "lib"
-    if all((lib / l).exists() for l in GLIBC_LIBS):
-        return lib
-    debs = cache / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    for pkg in CROSS_DEBS:
-        if not list(debs.glob(f"{pkg}_*.deb")):
-            r = run_tool(["apt-get", "download", pkg], timeout, f"apt-get download {pkg}", cwd=debs)
+    lib_in = Path("usr") / "aarch64-linux-gnu" / "lib"
+    if all((root / lib_in / l).exists() for l in GLIBC_LIBS):
+        return root / lib_in
+    with _cache_lock(cache):
+        if all((root / lib_in / l).exists() for l in GLIBC_LIBS):
+            return root / lib_in
+        debs = cache / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        for pkg in CROSS_DEBS:
+            if list(debs.glob(f"{pkg}_*.deb")):
+                continue
+            with _staging_dir(cache, "debs") as tmp:
+                r = run_tool(["apt-get", "download", pkg], timeout, f"apt-get download {pkg}", cwd=tmp)
+                for deb in tmp.glob(f"{pkg}_*.deb"):
+                    deb.rename(debs / deb.name)
             if r.returncode != 0 or not list(debs.glob(f"{pkg}_*.deb")):
                 raise PconvRuntimeError(
                     f"cannot download Debian package {pkg} (needed for the aarch64 glibc "
                     f"loader): {tail(r.stderr or r.stdout, 3)}. Alternatively install "
                     f"{' '.join(CROSS_DEBS)} (files land in {SYSTEM_CROSS_LIB})."
                 )
-    for deb in sorted(debs.glob("*.deb")):
-        r = run_tool(["dpkg-deb", "-x", str(deb), str(root)], timeout, f"dpkg-deb -x {deb.name}")
-        if r.returncode != 0:
-            raise PconvRuntimeError(f"cannot unpack {deb}: {tail(r.stderr)}")
-    missing = [l for l in GLIBC_LIBS if not (lib / l).exists()]
-    if missing:
-        raise PconvRuntimeError(f"aarch64 glibc libraries missing after unpacking: {missing}")
-    return lib
+        with _staging_dir(cache, root.name) as tmp:
+            for deb in sorted(debs.glob("*.deb")):
+                r = run_tool(["dpkg-deb", "-x", str(deb), str(tmp)], timeout, f"dpkg-deb -x {deb.name}")
+                if r.returncode != 0:
+                    raise PconvRuntimeError(f"cannot unpack {deb}: {tail(r.stderr)}")
+            missing = [l for l in GLIBC_LIBS if not (tmp / lib_in / l).exists()]
+            if missing:
+                raise PconvRuntimeError(f"aarch64 glibc libraries missing after unpacking: {missing}")
+            _publish(tmp, root)
+    return root / lib_in
 
 
 def _module_signature(vmfb: bytes, function: str):
@@ -195,17 +277,66 @@ def _copy_resolved(src: Path, dst: Path) -> None:
 
 
 # run.sh and bench.sh: one of the two tools on the bundled module, through the bundled loader.
+# Every value comes from a checked bundle.json and is shell-quoted.
 _SCRIPT = """#!/bin/sh
 # {verb} {module} through the bundled aarch64 glibc loader.
 #   ./{script} [extra {tool} flags{example}]
 # Environment: PCONV_DEVICE (default {device}), PCONV_EXEC_PREFIX (e.g.
 # qemu-aarch64-static for an emulated run on x86).
 cd "$(dirname "$0")" || exit 1
-DEVICE="${{PCONV_DEVICE:-{device}}}"
+DEFAULT_DEVICE={device}
+DEVICE="${{PCONV_DEVICE:-$DEFAULT_DEVICE}}"
 exec $PCONV_EXEC_PREFIX ./{loader} --library-path . ./{tool} \\
-  --module={module} --device="$DEVICE" --function={function} \\
+  {module_flag} --device="$DEVICE" {function_flag} \\
 {flags}  "$@"
 """
+
+
+def bundle_scripts(meta: dict) -> dict[str, str]:
+    """The text of run.sh and bench.sh for a checked bundle.json (:func:`load_bundle`): what
+    :func:`bundle` writes, and what the runner requires to find before it runs a bundle."""
+    q = shlex.quote
+    in_flags = "".join(f"  {q('--input=@' + n)} \\\n" for n in meta["inputs"])
+    io_flags = in_flags + "".join(f"  {q('--output=@' + n)} \\\n" for n in meta["outputs"])
+    fmt = dict(module=meta["module"], device=q(meta["device"]), loader=LOADER,
+               module_flag=q(f"--module={meta['module']}"), function_flag=q(f"--function={meta['function']}"))
+    return {
+        "run.sh": _SCRIPT.format(verb="Runs", script="run.sh", tool="iree-run-module", example="",
+                                 flags=io_flags, **fmt),
+        "bench.sh": _SCRIPT.format(verb="Benchmarks", script="bench.sh", tool="iree-benchmark-module",
+                                   example=", e.g. --task_topology_group_count=4", flags=in_flags, **fmt),
+    }
+
+
+def _check_bundle_target(out: Path) -> None:
+    """``out`` may be created, or replaced as a whole: it is absent, an empty folder or an older
+    bundle (it holds bundle.json); never a file or another folder with things in it."""
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise PconvInputError(f"{out}: exists and is not a folder")
+        if any(out.iterdir()) and not (out / "bundle.json").is_file():
+            raise PconvInputError(f"{out}: folder is not empty and not a pconv bundle; refusing to replace it")
+    parent = out.parent
+    if not parent.is_dir():
+        raise PconvInputError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PconvInputError(f"{out}: folder {parent} is not writable")
+
+
+def _replace_dir(staged: Path, out: Path) -> None:
+    """Put the complete bundle ``staged`` at ``out``; an older bundle there is removed only after."""
+    os.chmod(staged, 0o755)
+    if not out.exists():
+        staged.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name[:64]}.", suffix=".old"))
+    out.rename(old)  # onto the empty folder mkdtemp made
+    try:
+        staged.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def bundle(
@@ -216,15 +347,22 @@ def bundle(
     function: str = "main",
     references: Sequence[Any] | None = None,
     cache: Path | None = None,
+    allow_nonfinite: bool = False,
 ) -> Path:
     """Writes a self-contained aarch64 bundle (see module docstring).
 
     ``inputs`` are numpy arrays / torch tensors or paths to .npy files;
     ``references`` (optional) are the expected outputs, compared by
-    ``pconv android run``.  Inputs are checked against the module's signature.
+    ``pconv android run``.  Inputs are checked against the module's signature, and must be
+    finite unless ``allow_nonfinite`` (see :func:`pconv_mlir.runtime.check_finite`).
+    The bundle is written in a temporary folder next to ``out_dir`` and renamed into place:
+    an older bundle at ``out_dir`` stays as it was until the new one is complete.
     """
     if device not in DEVICES:
         raise PconvInputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    check_function_name(function)
+    out = Path(os.path.realpath(out_dir))
+    _check_bundle_target(out)
     vmfb, _ = read_vmfb(module)
     in_specs, out_specs = _module_signature(vmfb, function)
 
@@ -239,11 +377,16 @@ def bundle(
             x = to_numpy(x, f"input {i}")
         arrays.append(np.ascontiguousarray(x))
     check_arrays(arrays, in_specs, function)
+    if not allow_nonfinite:
+        check_finite(arrays)
 
     refs = []
-    for r in references or []:
+    for i, r in enumerate(references or []):
         if isinstance(r, (str, os.PathLike)):
-            r = np.load(r, allow_pickle=False)
+            try:
+                r = np.load(r, allow_pickle=False)
+            except Exception as e:
+                raise PconvInputError(f"cannot read reference {i} from {r}: {e}") from None
         refs.append(np.asarray(r))
     if refs and len(refs) != len(out_specs):
         raise PconvInputError(f"{function} has {len(out_specs)} output(s), got {len(refs)} reference(s)")
@@ -251,58 +394,83 @@ def bundle(
     tools = fetch_runtime_tools(cache)
     libc = fetch_glibc(cache)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for t in TOOLS:
-        _copy_resolved(tools / t, out / t)
-    for l in GLIBC_LIBS:
-        _copy_resolved(libc / l, out / l)
-    (out / "module.vmfb").write_bytes(vmfb)
-    in_names = []
-    for i, a in enumerate(arrays):
-        name = f"input{i}.npy"
-        np.save(out / name, a)
-        in_names.append(name)
-    out_names = [f"output{i}.npy" for i in range(len(out_specs))]
-    ref_names = []
-    for i, r in enumerate(refs):
-        name = f"reference{i}.npy"
-        np.save(out / name, r)
-        ref_names.append(name)
-
-    in_flags = "".join(f"  --input=@{n} \\\n" for n in in_names)
-    io_flags = in_flags + "".join(f"  --output=@{n} \\\n" for n in out_names)
-    fmt = dict(module="module.vmfb", device=device, function=function, loader=LOADER)
-    (out / "run.sh").write_text(_SCRIPT.format(verb="Runs", script="run.sh", tool="iree-run-module", example="",
-                                               flags=io_flags, **fmt))
-    (out / "bench.sh").write_text(_SCRIPT.format(verb="Benchmarks", script="bench.sh", tool="iree-benchmark-module",
-                                                 example=", e.g. --task_topology_group_count=4", flags=in_flags, **fmt))
-    os.chmod(out / "run.sh", 0o755)
-    os.chmod(out / "bench.sh", 0o755)
     meta = dict(
-        format="pconv-android-bundle/1",
+        format=BUNDLE_FORMAT,
         iree_runtime=IREE_RUNTIME_VERSION,
         module="module.vmfb",
         function=function,
         device=device,
-        inputs=in_names,
+        inputs=[f"input{i}.npy" for i in range(len(arrays))],
         input_types=[s.mlir_type for s in in_specs],
-        outputs=out_names,
+        outputs=[f"output{i}.npy" for i in range(len(out_specs))],
         output_types=[s.mlir_type for s in out_specs],
-        references=ref_names,
+        references=[f"reference{i}.npy" for i in range(len(refs))],
         remote_dir=REMOTE_DIR,
     )
-    (out / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
+    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name[:64]}.", suffix=".tmp"))
+    try:
+        for t in TOOLS:
+            _copy_resolved(tools / t, staged / t)
+        for l in GLIBC_LIBS:
+            _copy_resolved(libc / l, staged / l)
+        (staged / "module.vmfb").write_bytes(vmfb)
+        for name, a in [*zip(meta["inputs"], arrays), *zip(meta["references"], refs)]:
+            save_npy(staged / name, a)
+        for name, text in bundle_scripts(meta).items():
+            (staged / name).write_text(text)
+            os.chmod(staged / name, 0o755)
+        (staged / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _replace_dir(staged, out)
+    except OSError as e:
+        raise PconvInputError(f"cannot write the bundle {out}: {e.strerror or e}") from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     return out
 
 
+def _bad_bundle(f: Path, why: str) -> PconvInputError:
+    return PconvInputError(f"{f}: not a usable bundle: {why} (re-create it with `pconv android bundle`)")
+
+
 def load_bundle(bundle_dir: str | os.PathLike) -> dict:
-    """The metadata (``bundle.json``) of the bundle in ``bundle_dir``."""
+    """The checked metadata (``bundle.json``) of the bundle in ``bundle_dir``.
+
+    A bundle is untrusted input: every file name must be a plain name of a regular file in the
+    bundle (see :func:`check_file_name`), the function an identifier, the device known, no
+    name used twice, and no entry of the folder a symlink. PconvInputError otherwise."""
     d = Path(bundle_dir)
     f = d / "bundle.json"
     if not f.is_file():
         raise PconvRuntimeError(f"{d}: not a pconv bundle (no bundle.json; make one with `pconv android bundle`)")
     try:
-        return json.loads(f.read_text())
-    except ValueError as e:
-        raise PconvRuntimeError(f"{f}: unreadable: {e}") from None
+        meta = json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise _bad_bundle(f, f"unreadable: {first_line(e)}") from None
+    if not isinstance(meta, dict):
+        raise _bad_bundle(f, "not a JSON object")
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise _bad_bundle(f, f"format {meta.get('format')!r}, expected {BUNDLE_FORMAT!r}")
+    try:
+        check_file_name(meta.get("module"), "module", ".vmfb")
+        check_function_name(meta.get("function"))
+        if meta.get("device") not in DEVICES:
+            raise PconvInputError(f"device {meta.get('device')!r} is not one of {', '.join(DEVICES)}")
+        names = [meta["module"]]
+        for key in ("inputs", "outputs", "references"):
+            value = meta.get(key, [] if key == "references" else None)
+            if not isinstance(value, list):
+                raise PconvInputError(f"{key} must be a list of file names")
+            names += [check_file_name(n, f"{key}[{i}]", ".npy") for i, n in enumerate(value)]
+            meta[key] = value
+        if meta["references"] and len(meta["references"]) != len(meta["outputs"]):
+            raise PconvInputError(f"{len(meta['references'])} references for {len(meta['outputs'])} outputs")
+        if len(set(names)) != len(names):
+            raise PconvInputError("a file name is used twice")
+        if "remote_dir" in meta:
+            check_remote_dir(meta["remote_dir"], "remote_dir")
+    except PconvInputError as e:
+        raise _bad_bundle(f, str(e)) from None
+    links = sorted(e.name for e in os.scandir(d) if e.is_symlink())
+    if links:
+        raise _bad_bundle(f, f"{links[0]} is a symlink (a bundle holds regular files only)")
+    return meta

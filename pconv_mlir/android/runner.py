@@ -9,18 +9,28 @@ outputs when it has them. Every step has a timeout; failures are one-line
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pconv_mlir.android.bundler import REMOTE_DIR, load_bundle, run_tool, tail
-from pconv_mlir.errors import PconvRuntimeError
+from pconv_mlir.android.bundler import (
+    REMOTE_DIR,
+    bundle_scripts,
+    check_remote_dir,
+    load_bundle,
+    run_tool,
+    tail,
+)
+from pconv_mlir.errors import PconvInputError, PconvRuntimeError
 from pconv_mlir.numerics import TOLERANCE, rel_err
+from pconv_mlir.runtime.device import DEVICES, check_thread_count
 
 __all__ = [
     "QEMU",
@@ -61,14 +71,52 @@ def compare_outputs(outputs: Sequence[np.ndarray], refs: Sequence[np.ndarray]) -
     return [rel_err(a, b) for a, b in zip(outputs, refs)]
 
 
+def _load_npy(p: Path) -> np.ndarray:
+    try:
+        return np.load(p, allow_pickle=False)
+    except Exception as e:  # OSError, ValueError (not .npy, pickled objects), EOFError
+        raise PconvRuntimeError(f"cannot read {p}: {e}") from None
+
+
+def _checked_bundle(bundle_dir: str | os.PathLike) -> tuple[Path, dict]:
+    """(folder, metadata) of a bundle whose bundle.json passes :func:`load_bundle` and whose
+    run.sh and bench.sh are exactly what pconv writes for that bundle.json: the scripts run here
+    (under qemu) or on the phone, so an edited one is refused rather than run."""
+    d = Path(bundle_dir)
+    meta = load_bundle(d)
+    for name, text in bundle_scripts(meta).items():
+        try:
+            found = (d / name).read_text()
+        except (OSError, UnicodeDecodeError):
+            found = None
+        if found != text:
+            raise PconvInputError(f"{d / name}: not the script pconv writes for this bundle.json (edited, "
+                                  "damaged or missing); re-create the bundle with `pconv android bundle`")
+    return d, meta
+
+
+def _check_run_options(device: str | None, timeout: float, tolerance: float = 0.0, threads: int | None = None,
+                       repeats: int = 1) -> None:
+    """The options of a run or benchmark, before the bundle is looked at."""
+    if device is not None and device not in DEVICES:
+        raise PconvInputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise PconvInputError(f"timeout must be a finite number of seconds > 0, got {timeout}")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise PconvInputError(f"tolerance must be a finite number >= 0, got {tolerance}")
+    check_thread_count(threads)
+    if repeats < 1:
+        raise PconvInputError(f"repeats must be >= 1, got {repeats}")
+
+
 def _collect(d: Path, meta: dict, stdout: str, tolerance: float) -> BundleResult:
     outs = []
     for n in meta["outputs"]:
         p = d / n
         if not p.is_file():
             raise PconvRuntimeError(f"run produced no {n}:\n{tail(stdout)}")
-        outs.append(np.load(p, allow_pickle=False))
-    refs = [np.load(d / n, allow_pickle=False) for n in meta.get("references", [])]
+        outs.append(_load_npy(p))
+    refs = [_load_npy(d / n) for n in meta["references"]]
     if refs:
         errs = compare_outputs(outs, refs)
         return BundleResult(outs, errs, stdout, all(e <= tolerance for e in errs))
@@ -100,11 +148,14 @@ def run_emulated(
     extra_flags: Sequence[str] = (),
 ) -> BundleResult:
     """Runs the bundle's run.sh under qemu-aarch64-static on this host."""
-    d = Path(bundle_dir)
-    meta = load_bundle(d)
+    _check_run_options(device, timeout, tolerance)
+    d, meta = _checked_bundle(bundle_dir)
     env = _emulated_env(device)
-    for n in meta["outputs"]:
-        (d / n).unlink(missing_ok=True)
+    for n in meta["outputs"]:  # plain names (load_bundle), so this stays inside the bundle
+        try:
+            (d / n).unlink(missing_ok=True)
+        except OSError as e:
+            raise PconvRuntimeError(f"cannot remove the old {d / n}: {e.strerror or e}") from None
     r = run_tool(["sh", str(d / "run.sh"), *extra_flags], timeout, "emulated run", env=env)
     if r.returncode != 0:
         raise PconvRuntimeError(
@@ -121,8 +172,8 @@ def bench_emulated(
     timeout: float = 600,
 ) -> str:
     """Runs bench.sh under qemu (timings are of the emulator, not a phone)."""
-    d = Path(bundle_dir)
-    load_bundle(d)
+    _check_run_options(device, timeout, threads=threads, repeats=repeats)
+    d, _ = _checked_bundle(bundle_dir)
     flags = _bench_flags(threads, repeats)
     r = run_tool(["sh", str(d / "bench.sh"), *flags], timeout, "emulated benchmark", env=_emulated_env(device))
     if r.returncode != 0:
@@ -181,8 +232,8 @@ def _push(adb: list[str], d: Path, remote: str, timeout: float) -> None:
 def _pushed_bundle(bundle_dir: str | os.PathLike, serial: str | None, remote_dir: str,
                    timeout: float) -> tuple[Path, dict, list[str]]:
     """Checks the bundle and the phone, pushes the bundle; returns (folder, metadata, adb command)."""
-    d = Path(bundle_dir)
-    meta = load_bundle(d)
+    check_remote_dir(remote_dir)  # it is deleted (rm -rf) on the phone before the push
+    d, meta = _checked_bundle(bundle_dir)
     adb = _adb(serial)
     _check_device(adb, 30)
     _push(adb, d, remote_dir, timeout)
@@ -214,14 +265,27 @@ def run_adb(
 ) -> BundleResult:
     """Pushes the bundle to the phone, runs run.sh there, pulls the outputs and
     compares them with the references (if any)."""
+    _check_run_options(device, timeout, tolerance)
     d, meta, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
     out = _adb_script(adb, remote_dir, device, "run.sh", "", timeout, "run")
     for n in meta["outputs"]:
-        (d / n).unlink(missing_ok=True)
-        p = run_tool(adb + ["pull", f"{remote_dir}/{n}", str(d / n)], timeout, f"adb pull {n}")
-        if p.returncode != 0:
-            raise PconvRuntimeError(f"adb pull {n} failed: {tail(p.stderr or p.stdout)}")
+        _pull(adb, f"{remote_dir}/{n}", d / n, timeout)
     return _collect(d, meta, out, tolerance)
+
+
+def _pull(adb: list[str], remote: str, local: Path, timeout: float) -> None:
+    """adb pull into a temporary file next to ``local``, then rename it over ``local``: a failed
+    pull leaves nothing half-written, and a symlink at ``local`` is replaced, not followed."""
+    fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        p = run_tool(adb + ["pull", remote, tmp], timeout, f"adb pull {local.name}")
+        if p.returncode != 0:
+            raise PconvRuntimeError(f"adb pull {local.name} failed: {tail(p.stderr or p.stdout)}")
+        os.replace(tmp, local)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def bench_adb(
@@ -234,6 +298,7 @@ def bench_adb(
     timeout: float = 600,
 ) -> str:
     """Pushes the bundle and runs bench.sh on the phone; returns the benchmark text."""
+    _check_run_options(device, timeout, threads=threads, repeats=repeats)
     _, _, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
     flags = " ".join(shlex.quote(f) for f in _bench_flags(threads, repeats))
     out = _adb_script(adb, remote_dir, device, "bench.sh", flags, timeout, "benchmark")

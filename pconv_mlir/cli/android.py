@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     b.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     b.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="device run.sh uses by default")
     b.add_argument("--function", "-f", default="main")
+    b.add_argument("--allow-nonfinite", action="store_true", help="bundle inputs holding Inf/NaN (see `pconv run`)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--reference", action="append", default=[], metavar="REF.npy",
                    help="expected output k (repeat per output)")
@@ -71,6 +72,7 @@ def cmd_bundle(args) -> int:
     from pconv_mlir import android
 
     try:
+        android.check_function_name(args.function, "--function")
         refs = list(args.reference)
         if args.reference_module:
             import numpy as np
@@ -82,9 +84,9 @@ def cmd_bundle(args) -> int:
             except Exception as e:
                 raise PconvInputError(f"cannot read inputs: {e}") from None
             host = load_module(args.reference_module, device="local-sync")
-            refs = host.run(*inputs, function=args.function)
+            refs = host.run(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
         d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function,
-                           references=refs or None)
+                           references=refs or None, allow_nonfinite=args.allow_nonfinite)
         print(f"bundle written to {d} (run: pconv android run {d} [--emulate])")
         return 0
     except PconvError as e:
