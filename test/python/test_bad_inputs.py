@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from support import ADD_MLIR
 
 import pconv_mlir
 from pconv_mlir.cli import main as cli
@@ -27,19 +28,6 @@ from pconv_mlir.runtime import load_module
 from pconv_mlir.targets import compile_mlir
 
 REPO = Path(__file__).resolve().parents[2]
-
-ADD_MLIR = """
-func.func @main(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
-  %e = tensor.empty() : tensor<2x4xf32>
-  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
-       iterator_types = ["parallel", "parallel"]} ins(%x : tensor<2x4xf32>) outs(%e : tensor<2x4xf32>) {
-  ^bb0(%a: f32, %o: f32):
-    %s = arith.addf %a, %a : f32
-    linalg.yield %s : f32
-  } -> tensor<2x4xf32>
-  return %y : tensor<2x4xf32>
-}
-"""
 
 
 @pytest.fixture(scope="module")
