@@ -17,6 +17,7 @@ PASSES: dict[str, str] = {
     "pconv-lower-to-linalg": "lower_to_linalg",
     "pconv-trim-conv-inputs": "trim_conv_inputs",
     "pconv-im2col-dense-convs": "im2col_dense_convs",
+    "pconv-convert-to-nhwc": "convert_to_nhwc",
 }
 
 
