@@ -27,73 +27,46 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.lowering import cost_model
+from pconv_mlir.lowering.plan import PAD_CHANNEL, Packed, pack_rows, rows_of_patterns
 from pconv_mlir.mlir.constants import ResourceTable
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
 from pconv_mlir.mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
-from pconv_mlir.patterns import PRUNED
 
 
-@dataclasses.dataclass
-class PackedWeights:
-    weights: np.ndarray  # (groups, G, R) f32
-    row_channels: np.ndarray  # (groups, R) i32
-    row_taps: np.ndarray  # (groups, R) i32
-    rows_used: list[int]  # real (unpadded) rows per group
-
-    @property
-    def macs_per_pixel(self) -> int:
-        return int(np.prod(self.weights.shape))
-
-
-def group_rows(ids: np.ndarray, patterns: list[tuple[int, ...]], filters: range) -> list[tuple[int, int]]:
-    """Sorted (tap, channel) rows that any filter in ``filters`` reads."""
-    rows = {(t, c) for k in filters for c in np.nonzero(ids[k] != PRUNED)[0] for t in patterns[ids[k, c]]}
-    return sorted((int(t), int(c)) for t, c in rows)
+def pack(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...]], block_size: int) -> Packed:
+    """Blocks of ``block_size`` consecutive filters, rows read off their kernel patterns
+    (tap-major); padding rows read the block's first channel (the op's tables must name real
+    channels) through a zero weight."""
+    k = ids.shape[0]
+    blocks = [np.arange(s, min(s + block_size, k)) for s in range(0, k, block_size)]
+    rows = [rows_of_patterns(ids, patterns, b) for b in blocks]
+    packed = pack_rows(weight.reshape(weight.shape[0], weight.shape[1], 9), blocks, rows, block_size=block_size)
+    first = np.where(packed.channels[:, :1] >= 0, packed.channels[:, :1], 0)
+    packed.channels = np.where(packed.channels == PAD_CHANNEL, first, packed.channels).astype(np.int32)
+    return packed
 
 
-def pack(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...]], group_size: int) -> PackedWeights:
-    k_total = ids.shape[0]
-    blocks = [range(s, min(s + group_size, k_total)) for s in range(0, k_total, group_size)]
-    rows = [group_rows(ids, patterns, b) for b in blocks]
-    r_max = max(1, max(len(r) for r in rows))
-    w = np.zeros((len(blocks), group_size, r_max), np.float32)
-    channels = np.zeros((len(blocks), r_max), np.int32)
-    taps = np.full((len(blocks), r_max), 4, np.int32)  # padding rows: centre tap, zero weight
-    flat = weight.reshape(weight.shape[0], weight.shape[1], 9)
-    for g, (block, block_rows) in enumerate(zip(blocks, rows)):
-        if not block_rows:
-            continue
-        t = np.array([r[0] for r in block_rows])
-        c = np.array([r[1] for r in block_rows])
-        taps[g, :len(t)], channels[g, :len(c)] = t, c
-        channels[g, len(c):] = c[0]
-        w[g, :len(block), :len(t)] = flat[block.start:block.stop][:, c, t]
-    return PackedWeights(w, channels, taps, [len(r) for r in rows])
-
-
-def build_packed(op: ir.Operation, packed: PackedWeights, geometry: ConvGeometry, bias: ir.Value) -> ir.Operation:
+def build_packed(op: ir.Operation, packed: Packed, geometry: ConvGeometry, bias: ir.Value) -> ir.Operation:
     from pconv_mlir.mlir.constants import dense_attr
 
     pw = constant(op, packed.weights)
     attrs = geometry.attributes()
     attrs.update({"group_size": ir.IntegerAttr.get(I64(), packed.weights.shape[1]),
-                  "row_channels": dense_attr(packed.row_channels), "row_taps": dense_attr(packed.row_taps),
+                  "row_channels": dense_attr(packed.channels), "row_taps": dense_attr(packed.taps),
                   **discardable_attributes(op)})
     with ir.InsertionPoint(op), op.location:
         return ir.Operation.create("pconv.packed_conv2d", results=[op.results[0].type],
                                    operands=[op.operands[0], pw, bias], attributes=attrs)
 
 
-DEFAULT_GROUP_SIZE = 8  # filters per group when a conv has no shared structure
-
-
 @dataclasses.dataclass
 class CompactWeights(PconvPass):
     name: ClassVar[str] = "pconv-compact-weights"
     summary: ClassVar[str] = "Pack pattern-conv weights per filter group with (channel, tap) row tables (FKW)"
-    group_size: int = 0  # 0: the op's group_size, or 8 when the op has no shared structure
-    min_mac_reduction: float = 1.5
+    group_size: int = 0  # 0: the op's group_size, or the cost model's default without shared structure
+    min_mac_reduction: float = cost_model.MIN_MAC_REDUCTION
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)
@@ -104,7 +77,7 @@ class CompactWeights(PconvPass):
                 continue
             ids = kernel_patterns(op)
             own = ir.IntegerAttr(op.attributes["group_size"]).value
-            g = self.group_size or (own if own > 1 else DEFAULT_GROUP_SIZE)
+            g = self.group_size or (own if own > 1 else cost_model.DEFAULT_BLOCK_SIZE)
             packed = pack(weight, ids, library(op), min(g, ids.shape[0]))
             if ids.size * 9 < self.min_mac_reduction * packed.macs_per_pixel:
                 continue

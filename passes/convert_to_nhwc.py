@@ -44,10 +44,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.constants import ResourceTable, constant_array
-from pconv_mlir.ir import ir, linalg, tensor
-from pconv_mlir.pass_infra import PconvPass, int_list
-from pconv_mlir.pconv_ops import constant
+from pconv_mlir.mlir.constants import ResourceTable, constant_array
+from pconv_mlir.mlir.ir import ir, linalg, tensor
+from pconv_mlir.mlir.pass_infra import PconvPass, int_list
+from pconv_mlir.mlir.pconv_ops import constant
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
 

@@ -28,57 +28,44 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.lowering import cost_model
+from pconv_mlir.lowering.plan import PAD_CHANNEL, pack_rows, unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named
 from pconv_mlir.mlir.pconv_ops import I64, constant, int_table
 
 
-def _rows(channels: np.ndarray, taps: np.ndarray, weights: np.ndarray) -> list[list[tuple[int, int]]]:
-    """Per group, the rows that carry a non-zero weight (padding rows dropped)."""
+def _live_rows(channels: np.ndarray, taps: np.ndarray, weights: np.ndarray) -> list[set[tuple[int, int]]]:
+    """Per block, the (tap, channel) rows that carry a non-zero weight (padding rows dropped)."""
     out = []
-    for g in range(weights.shape[0]):
-        live = np.nonzero(np.abs(weights[g]).sum(axis=0))[0]
-        out.append([(int(taps[g, r]), int(channels[g, r])) for r in live])
+    for b in range(weights.shape[0]):
+        live = np.nonzero(np.abs(weights[b]).sum(axis=0))[0]
+        out.append({(int(taps[b, r]), int(channels[b, r])) for r in live})
     return out
 
 
-def _cost(groups: int, group_size: int, rows: int, gather_cost: float) -> float:
-    return groups * rows * (gather_cost + group_size)
-
-
-def merge_pairs(weights, channels, taps):
-    """Merge groups 2i and 2i+1: rows = sorted union, weights re-laid out. Returns arrays."""
+def merge_pairs(weights: np.ndarray, channels: np.ndarray, taps: np.ndarray):
+    """Blocks 2i and 2i+1 merged: rows = their sorted (tap-major) union, weights re-packed."""
     n, g, _ = weights.shape
-    live = _rows(channels, taps, weights)
-    merged_rows = [sorted(set(live[i]) | set(live[i + 1] if i + 1 < n else [])) for i in range(0, n, 2)]
-    r_max = max(1, max(len(r) for r in merged_rows))
-    w2 = np.zeros(((n + 1) // 2, 2 * g, r_max), np.float32)
-    c2 = np.zeros(((n + 1) // 2, r_max), np.int32)
-    t2 = np.full(((n + 1) // 2, r_max), 4, np.int32)
-    for m, rows in enumerate(merged_rows):
-        index = {row: r for r, row in enumerate(rows)}
-        for r, (t, c) in enumerate(rows):
-            t2[m, r], c2[m, r] = t, c
-        if rows:
-            c2[m, len(rows):] = rows[0][1]
-        for half in (0, 1):
-            src = 2 * m + half
-            if src >= n:
-                continue
-            for r_src in range(weights.shape[2]):
-                key = (int(taps[src, r_src]), int(channels[src, r_src]))
-                if key in index and weights[src, :, r_src].any():
-                    w2[m, half * g:(half + 1) * g, index[key]] = weights[src, :, r_src]
-    return w2, c2, t2
+    live = _live_rows(channels, taps, weights)
+    blocks = [np.arange(2 * m * g, min((2 * m + 2) * g, n * g)) for m in range((n + 1) // 2)]
+    rows = [[(c, t) for t, c in sorted(live[2 * m] | (live[2 * m + 1] if 2 * m + 1 < n else set()))]
+            for m in range(len(blocks))]
+    in_channels = int(channels.max()) + 1
+    dense = unpack(weights, channels, taps, n * g, in_channels).reshape(n * g, in_channels, 9)
+    packed = pack_rows(dense, blocks, rows, block_size=2 * g)
+    first = np.where(packed.channels[:, :1] >= 0, packed.channels[:, :1], 0)
+    merged_channels = np.where(packed.channels == PAD_CHANNEL, first, packed.channels).astype(np.int32)
+    return packed.weights, merged_channels, packed.taps
 
 
 @dataclasses.dataclass
 class EliminateRedundantLoads(PconvPass):
     name: ClassVar[str] = "pconv-eliminate-redundant-loads"
     summary: ClassVar[str] = "Merge filter groups that gather the same input rows so each row is loaded once"
-    gather_cost: float = 16.0  # one gathered element costs this many MACs (llvm-cpu, measured)
-    max_group_size: int = 64
+    gather_cost: float = cost_model.GATHER_COST  # one gathered element costs this many MACs
+    max_group_size: int = cost_model.MAX_BLOCK_SIZE
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)
@@ -91,8 +78,8 @@ class EliminateRedundantLoads(PconvPass):
             changed = False
             while weights.shape[0] > 1 and 2 * weights.shape[1] <= min(self.max_group_size, 2 * out_channels):
                 w2, c2, t2 = merge_pairs(weights, channels, taps)
-                before = _cost(weights.shape[0], weights.shape[1], weights.shape[2], self.gather_cost)
-                after = _cost(w2.shape[0], w2.shape[1], w2.shape[2], self.gather_cost)
+                before = cost_model.merge_cost(*weights.shape, gather_cost=self.gather_cost)
+                after = cost_model.merge_cost(*w2.shape, gather_cost=self.gather_cost)
                 if after >= before:
                     break
                 weights, channels, taps = w2, c2, t2

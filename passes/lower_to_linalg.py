@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
+from pconv_mlir.lowering.plan import unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import (
@@ -50,17 +51,11 @@ def spec_of(op: ir.Operation) -> ConvSpec:
                     dilation=tuple(geo.dilations), groups=geo.groups)
 
 
-def unpack(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
+def unpack_op(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
     """The dense (K, C, 3, 3) weights a packed_conv2d represents (for the dense fallback)."""
     k = ir.RankedTensorType(op.results[0].type).shape[1]
     c = ir.RankedTensorType(op.operands[0].type).shape[1]
-    channels, taps = int_table(op, "row_channels"), int_table(op, "row_taps")
-    groups, g, rows = packed.shape
-    dense = np.zeros((groups * g, c, 9), np.float32)
-    for b in range(groups):
-        for r in range(rows):
-            dense[b * g:(b + 1) * g, channels[b, r], taps[b, r]] += packed[b, :, r]
-    return dense[:k].reshape(k, c, 3, 3)
+    return unpack(packed, int_table(op, "row_channels"), int_table(op, "row_taps"), k, c)
 
 
 def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
@@ -120,7 +115,7 @@ class _Lowerer:
                 lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force)
             how = f"pattern ({lowered.formulation}, G={group_size})"
         except (PatternConvRefused, ImportError) as why:
-            dense = unpack(op, weight) if op.name == "pconv.packed_conv2d" else weight
+            dense = unpack_op(op, weight) if op.name == "pconv.packed_conv2d" else weight
             lowered = emit_dense_conv(spec, dense, bias, name)
             how = f"dense ({why})"
         self._install(lowered.mlir)

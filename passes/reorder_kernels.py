@@ -18,7 +18,7 @@ The permutation then sinks through per-channel ops (elementwise ``linalg.generic
 ``pconv.conv2d``'s input channels (its weights are permuted instead); where it cannot go
 further it stays, and the lowering turns it into a gather. Filters already in order, and
 ops with shared structure, are left alone, and so are filters whose reordering would not let
-the compact pass's groups cut MACs by ``MIN_MAC_REDUCTION`` (the conv would stay dense).
+the compact pass's blocks cut MACs enough (``cost_model.reorder_pays_off``; the conv would stay dense).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.lowering.pattern_conv import MIN_MAC_REDUCTION
+from pconv_mlir.lowering import cost_model
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import PconvPass, ops_named
@@ -41,7 +41,7 @@ from pconv_mlir.mlir.pconv_ops import (
     library,
     set_int8_table,
 )
-from pconv_mlir.passes.compact_weights import DEFAULT_GROUP_SIZE, pack
+from pconv_mlir.passes.compact_weights import pack
 from pconv_mlir.patterns import PRUNED
 
 # Ops through which a channel permutation commutes (channel-wise, NCHW in and out).
@@ -114,8 +114,8 @@ def _pays_off(weight: np.ndarray, ids: np.ndarray, patterns: list[tuple[int, ...
     """Whether the reordered filters, packed in the compact pass's default groups, cut MACs
     enough for the pattern lowering to take the conv. Otherwise reordering only adds a
     channel gather to a conv that stays dense (G=1 ResNet-50 3x3 convs: 7% slower)."""
-    packed = pack(weight, ids, patterns, min(DEFAULT_GROUP_SIZE, ids.shape[0]))
-    return packed.macs_per_pixel * MIN_MAC_REDUCTION <= ids.size * 9
+    packed = pack(weight, ids, patterns, min(cost_model.DEFAULT_BLOCK_SIZE, ids.shape[0]))
+    return cost_model.reorder_pays_off(packed.macs_per_pixel, ids.size * 9)
 
 
 @dataclasses.dataclass

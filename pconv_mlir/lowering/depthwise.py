@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mlir_util import array_type, tensor_type
-from .pattern_conv import exact_rows_ok, row_edge_mask
+from .rows import exact_rows_ok, row_edge_mask
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 
 T4 = 4

@@ -124,3 +124,14 @@ class LoweredConv:
     arg_types: list[str]
     stats: dict[str, Any] = field(default_factory=dict)
     formulation: str = ""
+    layout: str = "nchw"  # of the function's input and result: "nchw" or "nhwc"
+
+    @property
+    def in_type(self) -> str:
+        s = self.spec
+        return f"tensor<{s.N}x{s.H}x{s.W}x{s.C}xf32>" if self.layout == "nhwc" else s.in_type
+
+    @property
+    def out_type(self) -> str:
+        s = self.spec
+        return f"tensor<{s.N}x{s.OH}x{s.OW}x{s.K}xf32>" if self.layout == "nhwc" else s.out_type

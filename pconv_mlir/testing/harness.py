@@ -14,28 +14,27 @@ from pconv_mlir.lowering.spec import LoweredConv
 
 def wrap_module(low: LoweredConv, entry: str = "main", relu: bool = False) -> str:
     """Module with ``@entry(%x) -> out`` calling the lowered function on inline constants."""
-    s = low.spec
-    L = ["module {", low.mlir.rstrip(), f"  func.func @{entry}(%x: {s.in_type}) -> {s.out_type} {{"]
+    L = ["module {", low.mlir.rstrip(), f"  func.func @{entry}(%x: {low.in_type}) -> {low.out_type} {{"]
     names = []
     for i, c in enumerate(low.constants):
         L.append(f"    %c{i} = arith.constant {dense_attr(c)}")
         names.append(f"%c{i}")
-    types = [s.in_type] + list(low.arg_types)
+    types = [low.in_type] + list(low.arg_types)
     L.append(f"    %y = func.call @{low.func_name}(%x{''.join(', ' + n for n in names)}) : "
-             f"({', '.join(types)}) -> {s.out_type}")
+             f"({', '.join(types)}) -> {low.out_type}")
     res = "%y"
     if relu:
-        L.append(f"    %e = tensor.empty() : {s.out_type}")
+        L.append(f"    %e = tensor.empty() : {low.out_type}")
         L.append("    %r = linalg.generic {indexing_maps = [affine_map<(a, b, c, d) -> (a, b, c, d)>, "
                  "affine_map<(a, b, c, d) -> (a, b, c, d)>], iterator_types = [\"parallel\", \"parallel\", "
-                 f"\"parallel\", \"parallel\"]}} ins(%y : {s.out_type}) outs(%e : {s.out_type}) {{")
+                 f"\"parallel\", \"parallel\"]}} ins(%y : {low.out_type}) outs(%e : {low.out_type}) {{")
         L.append("    ^bb0(%v: f32, %o: f32):")
         L.append("      %z = arith.constant 0.0 : f32")
         L.append("      %m = arith.maximumf %v, %z : f32")
         L.append("      linalg.yield %m : f32")
-        L.append(f"    }} -> {s.out_type}")
+        L.append(f"    }} -> {low.out_type}")
         res = "%r"
-    L.append(f"    return {res} : {s.out_type}")
+    L.append(f"    return {res} : {low.out_type}")
     L.append("  }")
     L.append("}")
     return "\n".join(L) + "\n"

@@ -11,13 +11,15 @@ from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_mo
 from pconv_mlir.testing.sparse_gen import random_pattern_weight
 
 
-def _check(spec, w, bias, G, **kw):
+def _check(spec, w, bias, G, layout="nchw", **kw):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((spec.N, spec.C, spec.H, spec.W)).astype(np.float32)
-    low = emit_pattern_conv(spec, w, bias, G, "pconv", force=True, **kw)
+    low = emit_pattern_conv(spec, w, bias, G, "pconv", force=True, layout=layout, **kw)
     assert "tensor<" in low.mlir and len(low.constants) == len(low.arg_types)
-    y = run_vmfb(compile_text(wrap_module(low)), x)
     ref = conv_ref(spec, x, w, bias)
+    if layout == "nhwc":  # channels-last in and out
+        x, ref = x.transpose(0, 2, 3, 1).copy(), ref.transpose(0, 2, 3, 1)
+    y = run_vmfb(compile_text(wrap_module(low)), x)
     assert y.shape == ref.shape
     err = rel_err(y, ref)
     assert err <= TOLERANCE, (low.formulation, err)
@@ -28,13 +30,13 @@ CASES = [
     # id, spec kwargs, G, bias, formulation
     ("s1p1_hw_bias_G4", dict(N=1, C=8, H=7, W=9, K=12), 4, True, "auto"),
     ("s2_asym_pad_lastgroup_small", dict(N=1, C=8, H=9, W=8, K=12, stride=2, padding=(0, 1, 1, 2)), 8, False, "auto"),
-    ("dil2_pad2_batch2_G1_direct", dict(N=2, C=6, H=8, W=8, K=5, padding=2, dilation=2), 1, True, "direct"),
+    ("dil2_pad2_batch2_G1_gather", dict(N=2, C=6, H=8, W=8, K=5, padding=2, dilation=2), 1, True, "gather"),
     ("groups2_order_gather", dict(N=1, C=8, H=6, W=6, K=12, groups=2), 4, True, "auto"),
     ("pad0_batch2_rows", dict(N=2, C=6, H=6, W=7, K=8, padding=0), 4, False, "rows"),
     ("gather_formulation_s1", dict(N=1, C=6, H=6, W=7, K=8, padding=(2, 1, 0, 1)), 4, True, "gather"),
     ("s2_dil2_groups2_N2", dict(N=2, C=8, H=11, W=10, K=8, stride=(2, 1), padding=(1, 2, 2, 1), dilation=(2, 1),
                                 groups=2), 2, True, "auto"),
-    ("direct_strided", dict(N=1, C=4, H=9, W=9, K=6, stride=2, padding=1), 1, False, "direct"),
+    ("strided_G1", dict(N=1, C=4, H=9, W=9, K=6, stride=2, padding=1), 1, False, "auto"),
 ]
 
 
@@ -146,3 +148,30 @@ def test_dense_reference_emitter():
     x = rng.standard_normal((2, 6, 7, 8)).astype(np.float32)
     y = run_vmfb(compile_text(wrap_module(emit_dense_conv(spec, w, b, "d"))), x)
     assert rel_err(y, conv_ref(spec, x, w, b)) <= TOLERANCE
+
+
+NHWC_CASES = [
+    # id, spec kwargs, G, bias, chunking: every formulation with NHWC input and result
+    ("masked_rows", dict(N=1, C=8, H=7, W=9, K=12), 4, True, {}),
+    ("padded_rows_batch2", dict(N=2, C=6, H=6, W=7, K=8, padding=0), 4, False, {}),
+    ("gather_strided", dict(N=1, C=8, H=9, W=8, K=12, stride=2, padding=(0, 1, 1, 2)), 8, True, {}),
+    ("pixel_chunks", dict(N=2, C=8, H=9, W=6, K=10), 4, True, dict(chunk_bytes=1024, chunk_above_bytes=0)),
+    ("block_chunks", dict(N=1, C=16, H=3, W=3, K=40), 4, True, dict(chunk_bytes=256, chunk_above_bytes=0)),
+    ("groups2_order", dict(N=1, C=8, H=6, W=6, K=12, groups=2), 4, True, {}),
+]
+
+
+@pytest.mark.parametrize("name,kw,G,has_bias,chunking", NHWC_CASES, ids=[c[0] for c in NHWC_CASES])
+def test_pattern_conv_nhwc(name, kw, G, has_bias, chunking):
+    spec = ConvSpec(**kw)
+    w = random_pattern_weight(spec.K, spec.Cg, G, keep=0.5, groups=spec.groups, seed=9)
+    b = np.random.default_rng(3).standard_normal(spec.K).astype(np.float32) if has_bias else None
+    low = _check(spec, w, b, G, layout="nhwc", **chunking)
+    assert low.mlir.count("linalg.transpose") == (1 if spec.groups == 1 else 2)  # the input's; the order gather's
+
+
+def test_matmul_attrs_reach_every_gemm():
+    spec = ConvSpec(N=1, C=8, H=9, W=6, K=10)
+    w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
+    low = _check(spec, w, None, 4, chunk_bytes=1024, chunk_above_bytes=0, matmul_attrs='{pconv.hint = "x"}')
+    assert low.mlir.count('linalg.batch_matmul {pconv.hint = "x"}') == low.stats["pixel_chunks"] > 1

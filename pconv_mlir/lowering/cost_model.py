@@ -1,0 +1,131 @@
+"""Every policy decision of the compiler, in one place, with where each number came from.
+
+Passes and emitters ask this module; none keeps a threshold of its own:
+
+- which filter block size to pack a conv with no shared structure (:data:`DEFAULT_BLOCK_SIZE`);
+- whether packing, reordering or lowering a conv as a pattern conv pays
+  (:func:`pattern_refusal`, :func:`reorder_pays_off`, :data:`MIN_MAC_REDUCTION`);
+- whether merging two filter blocks pays (:func:`merge_pays_off`);
+- how to cut a layer into chunks that stay in cache (:func:`chunk_plan`).
+
+The rates were fitted on x86 (AVX2/AVX-512), llvm-cpu, IREE 3.13, 1 thread
+(``results/layer_bench.md``); they only have to rank "pattern" against "dense" with a margin.
+"""
+
+from __future__ import annotations
+
+from .spec import ConvSpec
+
+# -- structure --------------------------------------------------------------------------------
+#: Filters per block when a conv has no shared structure (the compact pass's default G).
+DEFAULT_BLOCK_SIZE = 8
+#: Blocks are merged (load elimination) up to this many filters.
+MAX_BLOCK_SIZE = 64
+#: Gathered rows per block are padded to a multiple of this (the matmul's reduction).
+ROW_MULTIPLE = 8
+
+# -- when a pattern conv pays -----------------------------------------------------------------
+#: Fewer input channels per group than this: rows of a few channels make the gather and a
+#: K<8 matmul dominate (measured 0.15-0.9x on 3->64@32). Such convs (stems) stay dense.
+MIN_CHANNELS = 8
+#: The blocks' rows must cut the dense MACs by at least this. G=1 VGG-16 64->128@16 merged into
+#: 64-filter blocks of 568 rows (1.01x fewer MACs) ran 1.10 ms vs 0.80 ms dense; also the bar
+#: for packing (compact pass) and for reordering filters (reorder pass).
+MIN_MAC_REDUCTION = 2.0
+#: The predicted speed-up over dense a pattern conv must reach.
+MIN_PREDICTED_SPEEDUP = 1.3
+
+DENSE_MAC_RATE = 11.5e9  # dense conv (best of default / im2col), MAC/s
+BMM_MAC_RATE = {1: 2e9, 2: 4e9, 4: 8e9, 8: 15e9, 16: 18e9, 32: 20e9}  # batch_matmul by block size
+GATHER_S_PER_ELEM = 0.25e-9  # contiguous row gather, s/element
+DISPATCH_S = 20e-6
+
+# -- load elimination -------------------------------------------------------------------------
+#: One gathered element costs this many MACs (llvm-cpu, measured): blocks are merged while
+#: ``blocks * rows * (GATHER_COST + G)`` per pixel drops.
+GATHER_COST = 16.0
+
+# -- chunks -----------------------------------------------------------------------------------
+#: Chunk only layers whose gathered rows exceed this: below it a matmul over a few pixels per
+#: chunk costs more than it saves (512@4 G=32, 0.87 MB: 4 chunks of 6 pixels ran ~2x slower);
+#: above it chunking wins big (512@7 G=8, 9 MB: 12.3 -> 3.9 ms; 64@56 G=8, 7.5 MB: 3.7-8.7 -> 1.45 ms).
+CHUNK_ABOVE_BYTES = 1 << 20
+#: Gathered bytes per pixel chunk, at most MAX_CHUNKS chunks.
+CHUNK_BYTES = 128 << 10
+MAX_CHUNKS = 32
+#: Pixel chunks narrower than this make skinny GEMMs: cut the filter blocks instead, into
+#: chunks of about BLOCK_CHUNK_FACTOR * CHUNK_BYTES of rows (VGG-16 512@4 G=8 had one-row pixel
+#: chunks of 4 pixels: 3.37 -> 2.21 ms, ``results/model_bench.md``).
+MIN_CHUNK_PIXELS = 64
+BLOCK_CHUNK_FACTOR = 4
+
+
+def _bmm_rate(g: int) -> float:
+    return max(rate for size, rate in BMM_MAC_RATE.items() if size <= max(1, g))
+
+
+def predict_times(spec: ConvSpec, blocks: int, g: int, rows: int, pixels: int) -> dict[str, float]:
+    """Predicted seconds of the dense conv and of the gather + batched GEMM over ``pixels``."""
+    bmm_macs = blocks * g * rows * pixels
+    return {"dense": spec.dense_macs / DENSE_MAC_RATE + DISPATCH_S,
+            "bmm": bmm_macs / _bmm_rate(g) + blocks * rows * pixels * GATHER_S_PER_ELEM + 2 * DISPATCH_S}
+
+
+def pattern_refusal(spec: ConvSpec, macs: int, blocks: int, g: int, rows: int, pixels: int) -> str | None:
+    """Why the pattern lowering would not beat dense for this layer, or None when it would."""
+    if spec.Cg < MIN_CHANNELS:
+        return (f"only {spec.Cg} input channels per group (< {MIN_CHANNELS}): rows of a few channels make "
+                "the gather and a K<8 matmul dominate (measured 0.15-0.9x on 3->64@32)")
+    if macs * MIN_MAC_REDUCTION > spec.dense_macs:
+        return (f"the filter blocks' rows cover most of the dense kernel (MACs {macs} vs dense "
+                f"{spec.dense_macs}, < {MIN_MAC_REDUCTION}x fewer): gathers with no MAC saving")
+    t = predict_times(spec, blocks, g, rows, pixels)
+    speedup = t["dense"] / t["bmm"]
+    if speedup < MIN_PREDICTED_SPEEDUP:
+        return (f"predicted {speedup:.2f}x vs dense (G={g}, rows/block={rows}, MACs {macs} vs dense "
+                f"{spec.dense_macs})")
+    return None
+
+
+def predicted_speedup(spec: ConvSpec, blocks: int, g: int, rows: int, pixels: int) -> float:
+    t = predict_times(spec, blocks, g, rows, pixels)
+    return t["dense"] / t["bmm"]
+
+
+def packing_pays_off(packed_macs_per_pixel: int, dense_macs_per_pixel: int) -> bool:
+    """Whether packed weights cut MACs enough for the pattern lowering to take the conv."""
+    return packed_macs_per_pixel * MIN_MAC_REDUCTION <= dense_macs_per_pixel
+
+
+def reorder_pays_off(packed_macs_per_pixel: int, dense_macs_per_pixel: int) -> bool:
+    """Whether reordered filters, packed in default blocks, let the conv take the pattern
+    lowering. Otherwise reordering only adds a channel gather to a conv that stays dense
+    (G=1 ResNet-50 3x3 convs: 7% slower)."""
+    return packing_pays_off(packed_macs_per_pixel, dense_macs_per_pixel)
+
+
+def merge_cost(blocks: int, g: int, rows: int, gather_cost: float = GATHER_COST) -> float:
+    """Per-pixel cost of gathering ``rows`` per block and multiplying them by ``g`` filters."""
+    return blocks * rows * (gather_cost + g)
+
+
+def chunk_plan(blocks: int, rows: int, batch: int, out_rows: int, row_width: int,
+               chunk_bytes: int | None = CHUNK_BYTES, max_chunks: int = MAX_CHUNKS,
+               chunk_above_bytes: int = CHUNK_ABOVE_BYTES) -> list[tuple[int, int, int, int]]:
+    """Chunks ``(b0, b1, r0, r1)`` (blocks b0..b1-1 over output rows r0..r1-1), one gather +
+    GEMM each, so a layer's gathered rows stay in cache between the two dispatches."""
+    whole = [(0, blocks, 0, out_rows)]
+    pixels = batch * out_rows * row_width
+    total = blocks * rows * pixels * 4
+    if not chunk_bytes or total <= chunk_above_bytes:
+        return whole
+    chunks = max(1, min(out_rows, max_chunks, -(-total // chunk_bytes)))
+    chunks = -(-out_rows // -(-out_rows // chunks))  # no empty trailing chunk
+    if chunks <= 1:
+        return whole
+    per = -(-out_rows // chunks)
+    if batch * per * row_width >= MIN_CHUNK_PIXELS:
+        return [(0, blocks, r0, min(out_rows, r0 + per)) for r0 in range(0, out_rows, per)]
+    nchunks = max(1, min(blocks, max_chunks, -(-total // (BLOCK_CHUNK_FACTOR * chunk_bytes))))
+    per_blocks = -(-blocks // nchunks)
+    return [(b0, min(blocks, b0 + per_blocks), 0, out_rows) for b0 in range(0, blocks, per_blocks)]
