@@ -50,6 +50,7 @@ from pconv_mlir.mlir.pass_infra import PconvPass, int_list
 from pconv_mlir.mlir.pconv_ops import constant
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
+INDEX_ATTR, LOWERING_ATTR = "pconv.conv_index", "pconv.lowering"
 
 # NCHW named op -> (builder of the NHWC named op, filter permutation or None for a pooling window)
 NHWC_FORMS = {
@@ -59,6 +60,8 @@ NHWC_FORMS = {
     "linalg.pooling_nchw_sum": (linalg.pooling_nhwc_sum, None),
 }
 _IDENTITY4 = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"
+# NCHW pconv ops: kept, between transposes their lowering absorbs.
+PCONV_OPS = ("pconv.conv2d", "pconv.packed_conv2d", "pconv.permute_channels")
 
 
 def _permuted(shape: list[int], perm: list[int]) -> list[int]:
@@ -175,18 +178,25 @@ class _Converter:
                 return False  # a filter computed at run time: leave the op NCHW
             if op.name == "linalg.conv_2d_nchw_fchw" and weights.shape[2:] == (1, 1):
                 x2, init2 = self.to_nhwc(x, op), self.nhwc_init(init, op)
-                self._replace(op, self.pointwise(op, x2, weights, init2))
+                tags = _discardable(op)
+                new = self.pointwise(op, x2, weights, init2)
+                matmul = _defining_op(_defining_op(new).operands[0])
+                _tag(matmul, tags, "NHWC, as a matmul over pixels (1x1)")
+                self._replace(op, new)
                 return True
             window = constant(op, np.ascontiguousarray(weights.transpose(filter_perm)))
         x2 = self.to_nhwc(x, op)
         init2 = self.nhwc_init(init, op)
         attrs = {name: int_list(op.attributes[name]) if name in op.attributes else [1, 1]
                  for name in ("strides", "dilations")}
+        # A depthwise conv goes to IREE as a linalg.generic: IREE 3.13's im2col rewrite (which
+        # the CPU targets want for the other convs) makes the named op 50x slower, and fails
+        # to compile it at batch > 1.
+        generic = op.name == "linalg.depthwise_conv_2d_nchw_chw"
         with ir.InsertionPoint(op), op.location:
-            new = build(x2, window, outs=[init2], **attrs)
+            new = build(x2, window, outs=[init2], emit_generic=generic, **attrs)
         new = _value(new)
-        for key, value in _discardable(op).items():
-            _defining_op(new).attributes[key] = value
+        _tag(_defining_op(new), _discardable(op), "NHWC")
         self._replace(op, new)
         return True
 
@@ -255,6 +265,19 @@ class _Converter:
             result.set_type(_nhwc_type(_tensor4(result)))
             self._mark(result, op)
 
+    def sandwich(self, op: ir.Operation) -> bool:
+        """Put an NCHW pconv op whose input is channels-last between two transposes; its
+        lowering reads and writes NHWC itself and drops them (``nhwc_sandwich``)."""
+        x = op.operands[0]
+        if not self.available(x) or len(op.results) != 1 or _tensor4(op.results[0]) is None:
+            return False
+        op.operands[0] = self.to_nchw(self.to_nhwc(x, op), op)
+        result = op.results[0]
+        back = self._transpose(result, TO_NHWC, ir.InsertionPoint.after(op))
+        result.replace_all_uses_except(back, _defining_op(back))
+        self._mark(back, _defining_op(back))
+        return True
+
     def _replace(self, op: ir.Operation, new: ir.Value) -> None:
         old = op.results[0]
         old.replace_all_uses_with(new)
@@ -298,6 +321,8 @@ class _Converter:
         if name in NHWC_FORMS and all(_tensor4(v) is not None for v in (op.operands[0], op.operands[2])) \
                 and self.convert_named(op):
             return
+        if name in PCONV_OPS and self.sandwich(op):
+            return
         if name == "linalg.generic" and self.generic_convertible(op):
             self.convert_generic(op)
         elif name == "tensor.pad" and len(op.operands) == 1 and _tensor4(op.results[0]) is not None \
@@ -307,6 +332,14 @@ class _Converter:
             for i, value in enumerate(list(op.operands)):
                 if value in self.converted:
                     op.operands[i] = self.to_nchw(value, op)
+
+
+def _tag(op: ir.Operation, tags: dict[str, ir.Attribute], form: str) -> None:
+    """Carry the conv's pconv tags to what replaces it and say, for the report, how it runs."""
+    for key, value in tags.items():
+        op.attributes[key] = value
+    if INDEX_ATTR in tags:
+        op.attributes[LOWERING_ATTR] = ir.StringAttr.get(form)
 
 
 def _discardable(op: ir.Operation) -> dict[str, ir.Attribute]:

@@ -31,6 +31,7 @@ from pconv_mlir.lowering.plan import unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import (
+    erase_dead,
     PassFailure,
     PconvPass,
     discardable_attributes,
@@ -80,6 +81,30 @@ def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
 }}"""
 
 
+TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
+
+
+def _transpose_with(op, permutation: list[int]) -> bool:
+    return (op is not None and op.name == "linalg.transpose"
+            and list(ir.DenseI64ArrayAttr(op.attributes["permutation"])) == permutation)
+
+
+def nhwc_sandwich(op: ir.Operation) -> tuple[ir.Value | None, ir.Operation | None]:
+    """(NHWC input, the NHWC output transpose) when ``op`` reads a transpose NHWC -> NCHW and
+    its one use is a transpose NCHW -> NHWC, as ``pconv-convert-to-nhwc`` leaves pconv ops;
+    (None, None) otherwise."""
+    producer = op.operands[0].owner
+    producer = producer.operation if isinstance(producer, ir.OpView) else None
+    uses = list(op.results[0].uses)
+    if not _transpose_with(producer, TO_NCHW) or len(uses) != 1:
+        return None, None
+    user = uses[0].owner
+    user = user.operation if isinstance(user, ir.OpView) else user
+    if not _transpose_with(user, TO_NHWC):
+        return None, None
+    return producer.operands[0], user
+
+
 class _Lowerer:
     def __init__(self, module: ir.Operation, force: bool):
         self.module = module
@@ -100,27 +125,52 @@ class _Lowerer:
     def lower_conv(self, op: ir.Operation, weight: np.ndarray) -> None:
         """A packed_conv2d goes to the emitter in its packed form (the compact and
         load-elimination passes chose the groups and rows); a conv2d with dense weights goes
-        to the depthwise or dense lowering. Refused pattern lowerings fall back to dense."""
+        to the depthwise or dense lowering. Refused pattern lowerings fall back to dense.
+        Between NHWC transposes (``pconv-convert-to-nhwc``) the lowering reads and writes
+        channels-last itself and the transposes go away; a depthwise conv there is lowered
+        dense (IREE's NHWC depthwise: 0.06 ms at 144@56, 10x the 4-tap NCHW kernel)."""
         spec = spec_of(op)
         bias = constant_array(op.operands[2], self.resources)
         if bias is None:
             raise PassFailure("the lowering needs a constant bias", op.location)
         group_size = ir.IntegerAttr(op.attributes["group_size"]).value
         name = self._name("conv")
+        nhwc_input, nhwc_output = nhwc_sandwich(op)
+        layout = "nhwc" if nhwc_input is not None else "nchw"
+        depthwise = spec.groups > 1 and spec.Cg == 1
         try:
+            if layout == "nhwc" and depthwise:
+                raise PatternConvRefused("a depthwise conv channels-last is memory-bound: IREE's dense NHWC "
+                                         "depthwise beats the 4-tap pattern kernel (10x at 144@56)")
             if op.name == "pconv.packed_conv2d":
                 lowered = emit_packed_conv(spec, weight, int_table(op, "row_channels"), int_table(op, "row_taps"),
-                                           bias, name, force=self.force)
+                                           bias, name, force=self.force, layout=layout)
             else:
-                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force)
+                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force, layout=layout)
             how = f"pattern ({lowered.formulation}, G={group_size})"
         except (PatternConvRefused, ImportError) as why:
             dense = unpack_op(op, weight) if op.name == "pconv.packed_conv2d" else weight
-            lowered = emit_dense_conv(spec, dense, bias, name)
+            lowered = emit_dense_conv(spec, dense, bias, name, layout=layout)
             how = f"dense ({why})"
+        if layout == "nhwc":
+            how += ", NHWC"
         self._install(lowered.mlir)
-        args = [op.operands[0]] + [constant(op, a) for a in lowered.constants]
-        self._call(op, name, args, how)
+        args = [nhwc_input if layout == "nhwc" else op.operands[0]] + [constant(op, a) for a in lowered.constants]
+        if layout == "nhwc":
+            self._call_nhwc(op, nhwc_output, name, args, how)
+        else:
+            self._call(op, name, args, how)
+
+    def _call_nhwc(self, op: ir.Operation, nhwc_output: ir.Operation, name: str, args: list[ir.Value],
+                   how: str) -> None:
+        """Call ``name`` on the NHWC input; its NHWC result replaces the output transpose."""
+        attributes = {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how)}
+        with ir.InsertionPoint(op), op.location:
+            call = ir.Operation.create("func.call", results=[nhwc_output.results[0].type], operands=args,
+                                       attributes={"callee": ir.FlatSymbolRefAttr.get(name), **attributes})
+        nhwc_output.results[0].replace_all_uses_with(call.results[0])
+        nhwc_output.erase()
+        erase_dead(op)
 
     def lower_permute(self, op: ir.Operation) -> None:
         name = self._name("permute")

@@ -21,8 +21,16 @@ from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
 from pconv_mlir.mlir.ir import MLIRError, ir
 
-PCONV_PIPELINE = ("pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
-                  "pconv-eliminate-redundant-loads,pconv-lower-to-linalg")
+def pconv_pipeline(layout: str = "nchw") -> str:
+    """The pconv passes for a target whose convolutions run in ``layout`` (``Target.layout``)."""
+    passes = ["pconv-raise-pattern-conv", "pconv-reorder-kernels", "pconv-compact-weights",
+              "pconv-eliminate-redundant-loads"]
+    if layout == "nhwc":
+        passes.append("pconv-convert-to-nhwc")
+    return ",".join(passes + ["pconv-lower-to-linalg"])
+
+
+PCONV_PIPELINE = pconv_pipeline()
 CLEANUP_PIPELINE = "inline,symbol-dce,pconv-trim-conv-inputs,canonicalize,cse"
 # Targets whose IREE conv code is wrong on some shapes (Vulkan): pconv lowers the dense convs too.
 OWN_DENSE_CLEANUP_PIPELINE = ("inline,symbol-dce,pconv-trim-conv-inputs,pconv-im2col-dense-convs,inline,"
@@ -117,17 +125,44 @@ def _storage(op: ir.Operation, resources) -> dict:
             "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
 
 
+def _collect_lowerings(module: ir.Operation, report: dict) -> None:
+    """What the passes recorded: a lowered pconv op's call says how it was lowered (and why);
+    a conv never raised keeps its reason and gains the form its layout pass chose."""
+    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
+
+    def visit(op):
+        attrs = op.attributes
+        if INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
+            entry = report[ir.IntegerAttr(attrs[INDEX_ATTR]).value]
+            how = ir.StringAttr(attrs[LOWERING_ATTR]).value
+            entry.lowering = how if op.name == "func.call" else f"{entry.lowering}, {how}"
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+
+
+def _strip_tags(module: ir.Operation) -> None:
+    """IREE need not see pconv's bookkeeping attributes."""
+    def visit(op):
+        attrs = op.attributes
+        for name in [attrs[i].name for i in range(len(attrs)) if attrs[i].name.startswith("pconv.")]:
+            del attrs[name]
+        return ir.WalkResult.ADVANCE
+
+    module.walk(visit)
+
+
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
-                     own_dense_convs: bool = False) -> tuple[str, list[ConvReport]]:
+                     own_dense_convs: bool = False, layout: str = "nchw") -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
-    too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong."""
+    too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
+    the target's (``Target.layout``); "nhwc" runs the network channels-last."""
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.mlir.pass_infra import ops_named
     from pconv_mlir.mlir.pipeline import build_pass_manager
-    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, OTHER_CONV_OPS, analyze
 
     with ir.Context() as ctx:
@@ -149,7 +184,7 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                                    f"dense ({why})" if isinstance(why, str) else "pattern")
             conv.attributes[INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
-            for number, flag in enumerate(PCONV_PIPELINE.split(","), start=1):
+            for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
                 if flag == "pconv-lower-to-linalg":
                     for op in ops_named(module.operation, "pconv.packed_conv2d"):
                         report[ir.IntegerAttr(op.attributes[INDEX_ATTR]).value].storage = _storage(op, resources)
@@ -159,13 +194,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                     raise PconvCompileError(f"pass {flag} failed", str(err)) from None
                 if dump_dir:
                     _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
-            for call in ops_named(module.operation, "func.call"):
-                if INDEX_ATTR in call.attributes:
-                    lowering = call.attributes[LOWERING_ATTR].value
-                    report[ir.IntegerAttr(call.attributes[INDEX_ATTR]).value].lowering = lowering
-        for op in ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS):  # IREE need not see our tags
-            if INDEX_ATTR in op.attributes:
-                del op.attributes[INDEX_ATTR]
+            _collect_lowerings(module.operation, report)
+        _strip_tags(module.operation)
         build_pass_manager(cleanup_pipeline(own_dense_convs and not dense), ctx).run(module.operation)
         text = str(module)
         if dump_dir:
@@ -200,7 +230,8 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
         if example_inputs is None:
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
+    t = get_target(target)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
-                                       own_dense_convs=get_target(target).im2col_dense_convs)
+                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

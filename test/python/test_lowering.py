@@ -175,3 +175,18 @@ def test_matmul_attrs_reach_every_gemm():
     w = random_pattern_weight(10, 8, 4, keep=0.5, seed=4)
     low = _check(spec, w, None, 4, chunk_bytes=1024, chunk_above_bytes=0, matmul_attrs='{pconv.hint = "x"}')
     assert low.mlir.count('linalg.batch_matmul {pconv.hint = "x"}') == low.stats["pixel_chunks"] > 1
+
+
+@pytest.mark.parametrize("kw", [dict(N=1, C=6, H=7, W=8, K=4, stride=2, padding=(0, 1, 2, 1)),
+                                dict(N=2, C=6, H=7, W=8, K=6, groups=6),
+                                dict(N=1, C=6, H=5, W=5, K=4, groups=2)],
+                         ids=["conv", "depthwise", "grouped"])
+def test_dense_emitter_nhwc(kw):
+    spec = ConvSpec(**kw)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((spec.K, spec.Cg, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(spec.K).astype(np.float32)
+    x = rng.standard_normal((spec.N, spec.C, spec.H, spec.W)).astype(np.float32)
+    low = emit_dense_conv(spec, w, b, "d", layout="nhwc")
+    y = run_vmfb(compile_text(wrap_module(low)), x.transpose(0, 2, 3, 1).copy())
+    assert rel_err(y, conv_ref(spec, x, w, b).transpose(0, 2, 3, 1)) <= TOLERANCE
