@@ -31,10 +31,10 @@ from pconv_mlir.lowering.plan import unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import (
-    erase_dead,
     PassFailure,
     PconvPass,
     discardable_attributes,
+    erase_dead,
     install_functions,
     ops_named,
     replace_with_call,

@@ -21,6 +21,7 @@ from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
 from pconv_mlir.mlir.ir import MLIRError, ir
 
+
 def pconv_pipeline(layout: str = "nchw") -> str:
     """The pconv passes for a target whose convolutions run in ``layout`` (``Target.layout``)."""
     passes = ["pconv-raise-pattern-conv", "pconv-reorder-kernels", "pconv-compact-weights",
