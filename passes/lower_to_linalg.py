@@ -26,7 +26,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_packed_conv, emit_pattern_conv
+from pconv_mlir.lowering import (
+    ConvSpec,
+    PatternConvRefused,
+    cost_model,
+    emit_dense_conv,
+    emit_packed_conv,
+    emit_pattern_conv,
+)
 from pconv_mlir.lowering.plan import unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
@@ -42,6 +49,7 @@ from pconv_mlir.mlir.pass_infra import (
 from pconv_mlir.mlir.pconv_ops import ConvGeometry, constant, int_table
 
 LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why
+TILES_ATTR = "pconv.tiles"  # on a block GEMM: CPU tile sizes, which targets with tile hints hand to IREE
 
 
 def spec_of(op: ir.Operation) -> ConvSpec:
@@ -142,11 +150,13 @@ class _Lowerer:
             if layout == "nhwc" and depthwise:
                 raise PatternConvRefused("a depthwise conv channels-last is memory-bound: IREE's dense NHWC "
                                          "depthwise beats the 4-tap pattern kernel (10x at 144@56)")
+            hints = f'{{{TILES_ATTR} = "{cost_model.cpu_gemm_tiles(group_size)}"}}'
             if op.name == "pconv.packed_conv2d":
                 lowered = emit_packed_conv(spec, weight, int_table(op, "row_channels"), int_table(op, "row_taps"),
-                                           bias, name, force=self.force, layout=layout)
+                                           bias, name, force=self.force, layout=layout, matmul_attrs=hints)
             else:
-                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force, layout=layout)
+                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force, layout=layout,
+                                            matmul_attrs=hints)
             how = f"pattern ({lowered.formulation}, G={group_size})"
         except (PatternConvRefused, ImportError) as why:
             dense = unpack_op(op, weight) if op.name == "pconv.packed_conv2d" else weight

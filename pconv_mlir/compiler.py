@@ -143,10 +143,14 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
 
 
 def _strip_tags(module: ir.Operation) -> None:
-    """IREE need not see pconv's bookkeeping attributes."""
+    """IREE need not see pconv's bookkeeping attributes (tile hints stay: the handoff to IREE,
+    :func:`pconv_mlir.targets.compile_mlir`, turns them into its own or drops them)."""
+    from pconv_mlir.passes.lower_to_linalg import TILES_ATTR
+
     def visit(op):
         attrs = op.attributes
-        for name in [attrs[i].name for i in range(len(attrs)) if attrs[i].name.startswith("pconv.")]:
+        for name in [attrs[i].name for i in range(len(attrs))
+                     if attrs[i].name.startswith("pconv.") and attrs[i].name != TILES_ATTR]:
             del attrs[name]
         return ir.WalkResult.ADVANCE
 

@@ -12,7 +12,8 @@
 // CHECK: tensor.collapse_shape {{.*}} into tensor<1x1x32xf32>
 // CHECK: tensor.extract %{{.*}} : tensor<3x16xi32>
 // CHECK: arith.select
-// CHECK: linalg.batch_matmul {{.*}} -> tensor<1x2x16xf32>
+// The block GEMM carries its measured CPU tiles (the handoff to IREE uses or drops them).
+// CHECK: linalg.batch_matmul {pconv.tiles = "distribution = [1, 2, 64, 0], vector_common_parallel = [1, 8, 32, 0], vector_reduction = [0, 0, 0, 1]"} {{.*}} -> tensor<1x2x16xf32>
 // Without force, a conv this small (one input channel) is kept dense by the cost model.
 // COST-LABEL: func.func @packed
 // COST: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "dense (

@@ -152,3 +152,14 @@ def test_vgg_adreno_wrong_lavapipe_right():
         errs[t] = rel_err(y, ref)
     assert errs["vulkan-lavapipe"] <= TOLERANCE, errs
     assert errs["vulkan-adreno"] > 1e-2 and errs["vulkan-valhall"] > 1e-2, errs
+
+
+def test_tile_hints_become_compilation_infos_where_measured():
+    from pconv_mlir.targets import apply_tile_hints, get_target
+
+    text = 'linalg.batch_matmul {pconv.tiles = "distribution = [1, 8, 64, 0]"} ins(%a, %b : t, t)'
+    host = apply_tile_hints(text, get_target("llvm-cpu"))
+    assert "compilation_info = #iree_codegen.compilation_info<lowering_config = " \
+           "#iree_cpu.lowering_config<distribution = [1, 8, 64, 0]>" in host and "pconv.tiles" not in host
+    for name in ("vulkan-lavapipe", "arm64-android", "llvm-cpu-generic"):  # not measured there: dropped
+        assert apply_tile_hints(text, get_target(name)) == "linalg.batch_matmul ins(%a, %b : t, t)"
