@@ -49,7 +49,7 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
                    help="extra constructor argument, e.g. width=16 (repeatable)")
     p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-dir", help="folder with the CIFAR-10 python batches")
-    p.add_argument("--image-size", type=int, help="digits resize (default 16 for small_cnn, else 32)")
+    p.add_argument("--image-size", type=int, help="digits resize (default 16 for the small_* models, else 32)")
     p.add_argument("--mode", default="admm", choices=("admm", "oneshot"))
     p.add_argument("--group-size", "-G", type=int, default=PruningConfig.group_size,
                    help=f"G filters share structure (default {PruningConfig.group_size}: the compiler keeps G < 8 dense)")

@@ -40,7 +40,7 @@ from torch.utils.hooks import RemovableHandle
 from pconv_mlir.patterns import PRUNED, Pattern
 from pconv_mlir.pruning.admm import Admm, Projection
 from pconv_mlir.pruning.config import PruningConfig
-from pconv_mlir.pruning.lowering_rule import conv_shape_reason, is_depthwise
+from pconv_mlir.pruning.lowering_rule import conv_shape_reason
 from pconv_mlir.pruning.metadata import LayerKind, LayerMeta, PruningMeta
 from pconv_mlir.pruning.projection import (
     group_index,
@@ -68,11 +68,10 @@ def classify_convs(model: nn.Module, config: PruningConfig) -> dict[str, tuple[L
         if not isinstance(m, nn.Conv2d):
             continue
         kernel = tuple(m.kernel_size)
-        depthwise = is_depthwise(m.in_channels, m.out_channels, m.groups)
         kind: LayerKind | None = None
         if kernel == (3, 3):
             kind, why = "pattern", ""
-        elif kernel == (1, 1) and not depthwise and m.weight.shape[1] > 1:
+        elif kernel == (1, 1) and m.weight.shape[1] > 1:
             kind, why = ("connectivity", "") if config.prune_1x1 else (None, "1x1, prune_1x1 is off")
         elif kernel == (1, 1):
             why = "1x1 with one input channel per group: nothing to cut"
