@@ -235,8 +235,9 @@ def plot(settings: dict[str, Any], table: list[dict[str, Any]], path: Path) -> N
             xs, ys, sd = [r["macs_1x1"] for r in pts], [r["mean"] for r in pts], [r["std"] for r in pts]
             ax.errorbar(xs, ys, yerr=sd, fmt=style, capsize=3, label=mode)
             for x, y in zip(xs, ys):
-                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(6 if mode == "admm" else -30, 6),
-                            fontsize=7)
+                # admm labels above left, one-shot below right, so the two never overlap
+                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(-31, 4) if mode == "admm" else (5, -11),
+                            fontsize=7, color=ax.lines[-1].get_color())
             low = min([low] + [y - s for y, s in zip(ys, sd)])
         ax.set_ylim(max(0.0, low - 0.5), 100.05)
         ax.set_xticks(sorted({round(r["macs_1x1"], 2) for r in rows if r["mode"]}))
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(stem.with_suffix(".json").read_text())
         write_results(args.out_dir, saved["settings"], saved["runs"])
         return 0
-    start = time.time()
+    start, commit = time.time(), repo_commit(ROOT)  # the code that runs, not what the tree holds at the end
     tasks = [(name, seed) for name in args.models for seed in args.seeds]
     if args.jobs <= 1:
         per_task = [run_one(args, name, seed) for name, seed in tasks]
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         {k: v for k, v in vars(args).items() if k not in ("out_dir", "render_only")},
         command="python " + " ".join(shlex.quote(a) for a in ["scripts/prune_accuracy_1x1.py",
                                                              *(sys.argv[1:] if argv is None else argv)]),
-        commit=repo_commit(ROOT), patterns=config.num_patterns, keep=config.keep,
+        commit=commit, patterns=config.num_patterns, keep=config.keep,
         shapes={name: _shapes(name, args.image_size) for name in args.models},
         date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu(),
         machine=f"{platform.machine()}, {platform.platform()}", torch=torch.__version__,
