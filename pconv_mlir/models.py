@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 __all__ = [
-    "MODELS", "MAX_PARAMETERS", "build_model", "small_cnn", "vgg16_cifar", "vgg16_imagenet", "resnet50", "mobilenet_v2",
+    "MODELS", "MAX_PARAMETERS", "build_model", "small_cnn", "small_resnet", "small_mobilenet", "vgg16_cifar",
+    "vgg16_imagenet", "resnet50", "mobilenet_v2",
 ]
 
 ModelFn = Callable[..., nn.Module]
@@ -277,5 +278,77 @@ def mobilenet_v2(
 ) -> nn.Module:
     """MobileNet-V2 (torchvision names). Its 3x3 convs are the stem and the depthwise convs."""
     model = _MobileNetV2(num_classes, width_mult, in_channels, dropout)
+    _init_weights(model)
+    return model
+
+
+class _SmallResNet(nn.Module):
+    """3x3 stem, then stages of ResNet-50's bottlenecks (1x1-3x3-1x1, stride on the 3x3, a
+    1x1 downsample shortcut where the shape changes), global pool, linear head."""
+
+    def __init__(self, num_classes: int, in_channels: int, width: int, blocks: tuple[int, ...]) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(*_conv_bn_relu(in_channels, width))
+        stages, cin = [], width
+        for i, n in enumerate(blocks):
+            mid, stride = width * 2**i, 1 if i == 0 else 2
+            cout = mid * _Bottleneck.expansion
+            down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            stage = [_Bottleneck(cin, mid, stride, down)] + [_Bottleneck(cout, mid, 1, None) for _ in range(n - 1)]
+            stages.append(nn.Sequential(*stage))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+@_register
+def small_resnet(
+    *, num_classes: int = 10, in_channels: int = 1, width: int = 16, blocks: tuple[int, ...] = (1, 2, 1)
+) -> nn.Module:
+    """A small ResNet with bottlenecks for 16x16 digits: 3x3 stem (``width`` channels), then one
+    stage per entry of ``blocks`` with bottleneck width ``width * 2**i`` (output 4x that),
+    stride 2 from the second stage on, each stage's first block with a 1x1 downsample
+    shortcut (stride 2 after the first). Most MACs are in 1x1 convs, as in ResNet-50."""
+    model = _SmallResNet(num_classes, in_channels, width, tuple(blocks))
+    _init_weights(model)
+    return model
+
+
+class _SmallMobileNet(nn.Module):
+    """3x3 stem, MobileNet-V2 inverted residuals (expand 1x1, depthwise 3x3, project 1x1,
+    ReLU6, residual where stride 1 and channels match), a last 1x1 conv, pool, linear head."""
+
+    def __init__(self, num_classes: int, in_channels: int, width: int, expand: int) -> None:
+        super().__init__()
+        # (output channels as multiples of width, blocks, first stride), like MobileNet-V2's table
+        settings = [(1, 2, 1), (3 / 2, 2, 2), (2, 2, 2)]
+        cin = width
+        layers: list[nn.Module] = [_conv_bn_relu6(in_channels, cin, 3)]
+        for mult, n, stride in settings:
+            cout = _make_divisible(width * mult)
+            for i in range(n):
+                layers.append(_InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
+                cin = cout
+        last = 4 * cin
+        layers.append(_conv_bn_relu6(cin, last, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(last, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+@_register
+def small_mobilenet(*, num_classes: int = 10, in_channels: int = 1, width: int = 16, expand: int = 4) -> nn.Module:
+    """A small MobileNet-V2 for 16x16 digits: 3x3 stem (``width`` channels), six inverted
+    residual blocks (``width``, ``1.5 width``, ``2 width`` channels, two blocks each, stride 2
+    at the second and third pair; hidden ``expand`` x wider), a 1x1 conv to ``8 width``.
+    Its 3x3 convs are the stem and the depthwise convs; the rest of the MACs are 1x1."""
+    model = _SmallMobileNet(num_classes, in_channels, width, expand)
     _init_weights(model)
     return model

@@ -19,7 +19,7 @@ from pconv_mlir.errors import PconvInputError
 __all__ = ["add_parser", "run"]
 
 #: Input size per model when the dataset is resizable (digits); 32 for the rest.
-_IMAGE_SIZE = {"small_cnn": 16}
+_IMAGE_SIZE = {"small_cnn": 16, "small_resnet": 16, "small_mobilenet": 16}
 #: Largest --image-size: digits resized to it are held in memory (1,797 images).
 MAX_IMAGE_SIZE = 256
 
@@ -63,6 +63,8 @@ def _dataset_names() -> Sequence[str]:
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add the ``prune`` subcommand to ``subparsers`` and return its parser."""
+    from pconv_mlir.pruning.config import PruningConfig  # plain dataclass: no torch at start-up
+
     p = subparsers.add_parser(
         "prune",
         help="train, PCONV-prune (patterns + connectivity) and save a model",
@@ -77,12 +79,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--dataset", default="digits", choices=_LazyChoices(_dataset_names), metavar="DATASET",
                    help="one of %(choices)s (default %(default)s)")
     p.add_argument("--data-dir", help="folder with the CIFAR-10 python batches")
-    p.add_argument("--image-size", type=int, help="digits resize (default 16 for small_cnn, else 32)")
+    p.add_argument("--image-size", type=int, help="digits resize (default 16 for the small_* models, else 32)")
     p.add_argument("--mode", default="admm", choices=("admm", "oneshot"))
-    p.add_argument("--group-size", "-G", type=int, default=1, help="G filters share structure (default 1)")
+    p.add_argument("--group-size", "-G", type=int, default=PruningConfig.group_size,
+                   help=f"G filters share structure (default {PruningConfig.group_size}: "
+                   "the compiler keeps G < 8 dense)")
     p.add_argument("--patterns", type=int, default=8, help="pattern library size, 4..12 (default 8)")
-    p.add_argument("--keep", type=float, default=1 / 3.6, help="kernels kept per filter (default 1/3.6)")
-    p.add_argument("--prune-1x1", action="store_true", help="connectivity-prune 1x1 convs too")
+    p.add_argument("--keep", type=float, default=1 / 3.6, help="kernels kept per 3x3 filter (default 1/3.6)")
+    p.add_argument("--prune-1x1", action="store_true", help="block-connectivity-prune 1x1 convs too")
+    p.add_argument("--keep-1x1", type=float, default=PruningConfig.keep_1x1,
+                   help=f"input channels kept per 1x1 block (default {PruningConfig.keep_1x1})")
+    p.add_argument("--group-size-1x1", type=int, help="filters per 1x1 block (default: --group-size)")
+    p.add_argument("--prune-unaccelerated", action="store_true",
+                   help="also prune convs the compiler keeps dense (3x3 with < 8 input channels, grouped)")
     p.add_argument("--exclude", action="append", default=[], metavar="NAME", help="conv left dense (repeatable)")
     p.add_argument("--epochs", type=int, default=20, help="dense training epochs (default 20)")
     p.add_argument("--admm-epochs", type=int, default=10, help="ADMM epochs; one-shot retrains that much longer")
@@ -127,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from pconv_mlir.data import load_dataset
     from pconv_mlir.fileio import check_output_paths
     from pconv_mlir.models import build_model
-    from pconv_mlir.pruning import PruningConfig, evaluate, fit, prune_and_retrain, save_pruned
+    from pconv_mlir.pruning import PruningConfig, evaluate, fit, prune_and_retrain, save_pruned, summarize
 
     # Everything that can be checked is, before the training: its result must not be lost.
     check_output_paths([("--out", args.out)])
@@ -137,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = PruningConfig(
             num_patterns=args.patterns, keep=args.keep, group_size=args.group_size, prune_1x1=args.prune_1x1,
+            keep_1x1=args.keep_1x1, group_size_1x1=args.group_size_1x1, prune_unaccelerated=args.prune_unaccelerated,
             exclude=tuple(args.exclude), **schedule,
         )
         data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed, image_size=image_size)
@@ -163,11 +173,14 @@ def run(args: argparse.Namespace) -> int:
         admm_lr=args.lr, retrain_lr=args.lr, progress=progress,
     )
     pruned = evaluate(model, test)
+    summary = summarize(model, meta)
     meta.input_shape = [1, *data.x_test.shape[1:]]
-    meta.info.update(dataset=args.dataset, seed=args.seed, dense_epochs=args.epochs,
-                     dense_accuracy=dense, accuracy=pruned, compression=meta.compression())
+    meta.info.update(dataset=args.dataset, seed=args.seed, dense_epochs=args.epochs, dense_accuracy=dense,
+                     accuracy=pruned, compression=meta.compression(), pattern_convs=summary.pattern_convs,
+                     dense_convs=summary.dense_convs)
     save_pruned(args.out, model, meta)
     if not args.quiet:
-        print(f"{args.model} on {args.dataset}: dense {dense:.2f}% -> pruned {pruned:.2f}% "
-              f"({args.mode}, G={args.group_size}, {meta.compression():.2f}x fewer conv weights); wrote {args.out}")
+        print(f"{args.model} on {args.dataset}: dense {dense:.2f}% -> pruned {pruned:.2f}% ({args.mode}); "
+              f"wrote {args.out}")
+        print(summary.text())
     return 0

@@ -20,7 +20,9 @@ from pconv_mlir.pruning.projection import group_index, keep_count
 __all__ = ["LayerKind", "LayerMeta", "PruningMeta"]
 
 #: ``"pattern"``: a 3x3 conv with pattern and connectivity pruning. ``"connectivity"``: a
-#: 1x1 conv with connectivity pruning only (empty library; a kept kernel has id 0).
+#: 1x1 conv with block connectivity pruning only (empty library; a kept kernel has id 0):
+#: every filter of a block of ``group_size`` keeps the same input channels, so the weight
+#: [K, Cg] has whole zero columns per block.
 LayerKind = Literal["pattern", "connectivity"]
 
 
@@ -37,7 +39,8 @@ class LayerMeta:
       group_size: G actually applied: output channels [0, G), [G, 2G), ... inside each conv
         group share kept channels and patterns (see ``projection.group_index``). It is at
         most K / conv_groups, so it is 1 for depthwise convs.
-      keep: connectivity keep rate; every filter keeps exactly ``keep_count(Cg, keep)``.
+      keep: connectivity keep rate of this layer (the config's ``keep`` for 3x3 layers,
+        ``keep_1x1`` for 1x1 ones); every filter keeps exactly ``keep_count(Cg, keep)``.
       conv_groups: the conv's ``groups``.
       kernel_size: (kh, kw).
     """

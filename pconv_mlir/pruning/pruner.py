@@ -19,10 +19,14 @@ Like ``torch.ao.pruning``, the pruner never owns the training loop; it offers ho
 
     meta = pruner.finalize()                   # 4. metadata for save_pruned / the compiler
 
-Which layers: every ``nn.Conv2d`` with a 3x3 kernel, depthwise included, gets patterns and
-connectivity; with ``prune_1x1`` the non-depthwise 1x1 convs get connectivity only. A
-depthwise filter has a single kernel, and every filter keeps at least one, so connectivity
-pruning never removes depthwise kernels: cutting them would silence channels outright.
+Which layers (:func:`classify_convs`): every ``nn.Conv2d`` with a 3x3 kernel, depthwise
+included, gets patterns and connectivity; with ``prune_1x1`` the non-depthwise 1x1 convs get
+block connectivity only (blocks of G filters keep the same input channels). A depthwise filter
+has a single kernel, and every filter keeps at least one, so connectivity pruning never removes
+depthwise kernels: cutting them would silence channels outright. Unless
+``prune_unaccelerated``, convs whose shape alone keeps them dense in the compiler
+(``lowering_rule.conv_shape_reason``: a 3x3 stem with < 8 input channels, grouped
+non-depthwise convs) are left dense, and :func:`~pconv_mlir.pruning.summarize` says so.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from torch.utils.hooks import RemovableHandle
 from pconv_mlir.patterns import PRUNED, Pattern
 from pconv_mlir.pruning.admm import Admm, Projection
 from pconv_mlir.pruning.config import PruningConfig
+from pconv_mlir.pruning.lowering_rule import conv_shape_reason
 from pconv_mlir.pruning.metadata import LayerKind, LayerMeta, PruningMeta
 from pconv_mlir.pruning.projection import (
     group_index,
@@ -47,24 +52,43 @@ from pconv_mlir.pruning.projection import (
     select_library,
 )
 
-__all__ = ["PatternPruner", "find_prunable"]
+__all__ = ["PatternPruner", "classify_convs", "find_prunable"]
 
 
-def find_prunable(model: nn.Module, config: PruningConfig) -> dict[str, LayerKind]:
-    """Qualified names of the convs ``config`` prunes, with their kind, in module order."""
+def classify_convs(model: nn.Module, config: PruningConfig) -> dict[str, tuple[LayerKind | None, str]]:
+    """Every ``nn.Conv2d`` of ``model`` in module order: ``(kind, "")`` for the convs ``config``
+    prunes, ``(None, why it stays dense)`` for the others. ValueError if ``config.exclude``
+    names a module the model does not have."""
     modules = dict(model.named_modules())
     unknown = [name for name in config.exclude if name not in modules]
     if unknown:
         raise ValueError(f"exclude names modules the model does not have: {unknown}")
-    found: dict[str, LayerKind] = {}
+    found: dict[str, tuple[LayerKind | None, str]] = {}
     for name, m in modules.items():
-        if not isinstance(m, nn.Conv2d) or name in config.exclude:
+        if not isinstance(m, nn.Conv2d):
             continue
-        if m.kernel_size == (3, 3):
-            found[name] = "pattern"
-        elif config.prune_1x1 and m.kernel_size == (1, 1) and m.weight.shape[1] > 1:
-            found[name] = "connectivity"
+        kernel = tuple(m.kernel_size)
+        kind: LayerKind | None = None
+        if kernel == (3, 3):
+            kind, why = "pattern", ""
+        elif kernel == (1, 1) and m.weight.shape[1] > 1:
+            kind, why = ("connectivity", "") if config.prune_1x1 else (None, "1x1, prune_1x1 is off")
+        elif kernel == (1, 1):
+            why = "1x1 with one input channel per group: nothing to cut"
+        else:
+            why = f"kernel {kernel[0]}x{kernel[1]} (patterns cover 3x3)"
+        shape = conv_shape_reason(kernel, m.in_channels, m.out_channels, m.groups)
+        if name in config.exclude:
+            kind, why = None, "excluded"
+        elif kind is not None and shape and not config.prune_unaccelerated:
+            kind, why = None, f"skipped as the compiler keeps it dense: {shape} (prune_unaccelerated prunes it)"
+        found[name] = (kind, why)
     return found
+
+
+def find_prunable(model: nn.Module, config: PruningConfig) -> dict[str, LayerKind]:
+    """Qualified names of the convs ``config`` prunes, with their kind, in module order."""
+    return {name: kind for name, (kind, _) in classify_convs(model, config).items() if kind is not None}
 
 
 @dataclass
@@ -76,6 +100,7 @@ class _Layer:
     conv: nn.Conv2d
     kind: LayerKind
     gidx: torch.Tensor
+    keep: float
     n_keep: int
     ids: torch.Tensor | None = None
     mask: torch.Tensor | None = None
@@ -115,8 +140,11 @@ class PatternPruner:
         for name, kind in find_prunable(model, cfg).items():
             conv = modules[name]
             assert isinstance(conv, nn.Conv2d)
-            gidx = group_index(conv.out_channels, cfg.group_size, conv.groups).to(conv.weight.device)
-            self._layers.append(_Layer(name, conv, kind, gidx, keep_count(conv.weight.shape[1], cfg.keep)))
+            # 3x3: patterns at `keep`, blocks of group_size; 1x1: block connectivity at keep_1x1
+            pattern = kind == "pattern"
+            size, keep = (cfg.group_size, cfg.keep) if pattern else (cfg.block_size_1x1, cfg.keep_1x1)
+            gidx = group_index(conv.out_channels, size, conv.groups).to(conv.weight.device)
+            self._layers.append(_Layer(name, conv, kind, gidx, keep, keep_count(conv.weight.shape[1], keep)))
         if not self._layers:
             raise ValueError("the model has no conv layer this config prunes")
         self.library = select_library([l.conv.weight for l in self._layers if l.kind == "pattern"], cfg.num_patterns)
@@ -218,7 +246,7 @@ class PatternPruner:
                     library=list(self.library) if layer.kind == "pattern" else [],
                     pattern_ids=layer.ids.cpu().numpy().astype("int64"),
                     group_size=layer.group_size,
-                    keep=self.config.keep,
+                    keep=layer.keep,
                     conv_groups=layer.conv.groups,
                     kernel_size=(int(layer.conv.kernel_size[0]), int(layer.conv.kernel_size[1])),
                 )

@@ -52,7 +52,7 @@ def test_file_holds_plain_data_only(tmp_path):
     raw = torch.load(tmp_path / "m.pt", weights_only=True)
     layer = raw["meta"]["layers"][0]
     assert layer["library"] == [list(p) for p in meta.layers[0].library]
-    assert layer["pattern_ids"].shape == (8, 1) and layer["mask"].dtype == torch.bool
+    assert layer["pattern_ids"].shape == (8, 8) and layer["mask"].dtype == torch.bool  # the stem stays dense
 
 
 def tamper(tmp_path, edit):
@@ -117,14 +117,14 @@ def test_load_rejects_garbage(tmp_path):
 
 
 def test_unregistered_model_needs_model_argument(tmp_path):
-    model = nn.Sequential(nn.Conv2d(4, 8, 3))
+    model = nn.Sequential(nn.Conv2d(8, 8, 3))
     pruner = PatternPruner().prepare(model)
     pruner.hard_prune()
     meta = pruner.finalize()
     save_pruned(tmp_path / "m.pt", model, meta)
     with pytest.raises(ValueError, match="pass model="):
         load_pruned(tmp_path / "m.pt")
-    loaded, _ = load_pruned(tmp_path / "m.pt", model=nn.Sequential(nn.Conv2d(4, 8, 3)))
+    loaded, _ = load_pruned(tmp_path / "m.pt", model=nn.Sequential(nn.Conv2d(8, 8, 3)))
     assert torch.equal(loaded[0].weight, model[0].weight)
 
 
@@ -133,3 +133,71 @@ def test_save_rejects_non_plain_info(tmp_path):
     meta.info["tensor"] = torch.ones(1)
     with pytest.raises(ValueError, match="plain data"):
         save_pruned(tmp_path / "m.pt", model, meta)
+
+
+def block_pruned_model():
+    """small_resnet (width 8) with 3x3 patterns and 1x1 blocks of 4 at keep 1/3."""
+    from pconv_mlir.models import small_resnet
+
+    torch.manual_seed(0)
+    model = small_resnet(width=8, blocks=(1, 1))
+    config = PruningConfig(prune_1x1=True, keep_1x1=1 / 3, group_size_1x1=4, num_patterns=6)
+    pruner = PatternPruner(config).prepare(model)
+    pruner.hard_prune()
+    return model, pruner.finalize()
+
+
+def test_block_pruned_round_trip(tmp_path):
+    model, meta = block_pruned_model()
+    blocks = [layer for layer in meta.layers if layer.kind == "connectivity"]
+    assert len(blocks) == 6 and all(layer.group_size == 4 and layer.keep == 1 / 3 for layer in blocks)
+    save_pruned(tmp_path / "m.pt", model, meta)
+    loaded, meta2 = load_pruned(tmp_path / "m.pt")
+    assert meta2.config == meta.config and meta2.config["keep_1x1"] == 1 / 3 and meta2.config["group_size_1x1"] == 4
+    for a, b in zip(meta.layers, meta2.layers):
+        assert (a.name, a.kind, a.group_size, a.keep) == (b.name, b.kind, b.group_size, b.keep)
+        assert np.array_equal(a.pattern_ids, b.pattern_ids)
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    assert PruningConfig.from_dict(meta2.config) == PruningConfig(
+        prune_1x1=True, keep_1x1=1 / 3, group_size_1x1=4, num_patterns=6)
+
+
+def test_load_rejects_a_broken_block(tmp_path):
+    model, meta = block_pruned_model()
+    path = tmp_path / "m.pt"
+    save_pruned(path, model, meta)
+    raw = torch.load(path, weights_only=True)
+    layer = next(l for l in raw["meta"]["layers"] if l["kind"] == "connectivity")
+    ids = layer["pattern_ids"]
+    # filter 1 swaps a kept for a cut channel: its block no longer shares zero columns
+    kept, cut = int((ids[1] == 0).nonzero()[0]), int((ids[1] == PRUNED).nonzero()[0])
+    ids[1, kept], ids[1, cut] = PRUNED, 0
+    layer["mask"][1, kept], layer["mask"][1, cut] = False, True
+    weight = raw["state_dict"][layer["name"] + ".weight"]
+    weight[1, cut], weight[1, kept] = weight[1, kept].clone(), 0.0
+    torch.save(raw, path)
+    with pytest.raises(ValueError, match="filters of a group"):
+        load_pruned(path)
+
+
+def test_files_without_the_new_settings_still_load(tmp_path):
+    """A file as the code before block pruning wrote it: no keep_1x1, group_size_1x1 or
+    prune_unaccelerated in the config; its 1x1 layers were pruned at ``keep``."""
+    from pconv_mlir.pruning import summarize
+
+    torch.manual_seed(0)
+    model = small_cnn(width=8, num_classes=5)
+    pruner = PatternPruner(PruningConfig(group_size=1, num_patterns=6, prune_unaccelerated=True)).prepare(model)
+    pruner.hard_prune()
+    meta = pruner.finalize()
+    path = tmp_path / "old.pt"
+    save_pruned(path, model, meta)
+    raw = torch.load(path, weights_only=True)
+    for key in ("keep_1x1", "group_size_1x1", "prune_unaccelerated"):
+        del raw["meta"]["config"][key]
+    torch.save(raw, path)
+    loaded, meta2 = load_pruned(path)
+    config = PruningConfig.from_dict(meta2.config)
+    assert config.prune_unaccelerated and config.keep_1x1 == config.keep and config.group_size == 1
+    assert summarize(loaded, meta2).convs[0].pruned == "pattern"  # the 1-channel stem was pruned then

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pconv_mlir.patterns import PRUNED, match_kernel_patterns
-from pconv_mlir.pruning import Admm, PatternPruner, PruningConfig, find_prunable, prune_and_retrain
+from pconv_mlir.pruning import Admm, PatternPruner, PruningConfig, classify_convs, find_prunable, prune_and_retrain
 from pconv_mlir.pruning.projection import group_index, keep_count
 
 
@@ -54,16 +54,26 @@ def train_steps(model, optimizer, steps, pruner=None):
 def pruned(group_size: int = 1, prune_1x1: bool = True, keep: float = 1 / 3.6):
     torch.manual_seed(0)
     model = Net()
-    pruner = PatternPruner(PruningConfig(group_size=group_size, prune_1x1=prune_1x1, keep=keep)).prepare(model)
+    config = PruningConfig(group_size=group_size, prune_1x1=prune_1x1, keep=keep, prune_unaccelerated=True)
+    pruner = PatternPruner(config).prepare(model)
     pruner.hard_prune()
     return model, pruner, pruner.finalize()
 
 
 def test_layer_selection():
     model = Net()
-    assert find_prunable(model, PruningConfig()) == {"conv": "pattern", "dw": "pattern", "grouped": "pattern"}
-    kinds = find_prunable(model, PruningConfig(prune_1x1=True, exclude=("conv",)))
+    # by default the 3-channel conv and the grouped conv stay dense: the compiler keeps them so
+    assert find_prunable(model, PruningConfig()) == {"dw": "pattern"}
+    everything = PruningConfig(prune_unaccelerated=True)
+    assert find_prunable(model, everything) == {"conv": "pattern", "dw": "pattern", "grouped": "pattern"}
+    kinds = find_prunable(model, PruningConfig(prune_1x1=True, exclude=("conv",), prune_unaccelerated=True))
     assert kinds == {"dw": "pattern", "pw": "connectivity", "grouped": "pattern"}
+    why = classify_convs(model, PruningConfig(prune_1x1=True))
+    assert why["conv"] == (None, "skipped as the compiler keeps it dense: 3 input channels (< 8) "
+                                 "(prune_unaccelerated prunes it)")
+    assert why["grouped"][0] is None and "grouped conv (groups=3" in why["grouped"][1]
+    assert why["big"] == (None, "kernel 5x5 (patterns cover 3x3)")
+    assert why["pw"] == ("connectivity", "")
     with pytest.raises(ValueError, match="exclude"):
         PatternPruner(PruningConfig(exclude=("nope",))).prepare(model)
 
@@ -77,8 +87,9 @@ def test_finalized_structure(group_size):
         conv = model.get_submodule(layer.name)
         w = conv.weight.detach()
         ids = layer.pattern_ids
-        # per-filter connectivity counts are exact
-        assert (layer.kept.sum(1) == keep_count(w.shape[1], 1 / 3.6)).all()
+        # per-filter connectivity counts are exact, at each layer type's rate
+        assert layer.keep == (1 / 3.6 if layer.kind == "pattern" else PruningConfig.keep_1x1)
+        assert (layer.kept.sum(1) == keep_count(w.shape[1], layer.keep)).all()
         # weights live only inside their kernel's mask
         assert not (w.numpy() * (1 - layer.mask)).any()
         if layer.kind == "pattern":
@@ -120,7 +131,7 @@ def test_masks_survive_optimizer_steps(make_optimizer):
     model = Net()
     optimizer = make_optimizer(model.parameters())
     train_steps(model, optimizer, 3)  # momentum / moments built up before pruning
-    pruner = PatternPruner(PruningConfig(prune_1x1=True)).prepare(model)
+    pruner = PatternPruner(PruningConfig(prune_1x1=True, prune_unaccelerated=True)).prepare(model)
     pruner.hard_prune()
     before = {n: model.get_submodule(n).weight.detach().clone() for n in pruner.layer_names}
     train_steps(model, optimizer, 4, pruner)
@@ -140,7 +151,7 @@ def test_gradient_mask_alone_keeps_zeros_with_fresh_optimizer():
     decay never moves a pruned weight even without after_optimizer_step."""
     torch.manual_seed(0)
     model = Net()
-    pruner = PatternPruner().prepare(model)
+    pruner = PatternPruner(PruningConfig(prune_unaccelerated=True)).prepare(model)
     pruner.hard_prune()
     train_steps(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2), 3)
     meta = pruner.finalize()
@@ -190,7 +201,9 @@ def test_phases_are_enforced():
 
 
 def test_config_validation():
-    for bad in (dict(num_patterns=3), dict(num_patterns=13), dict(keep=0.0), dict(group_size=0), dict(rho_growth=0.5)):
+    bads = (dict(num_patterns=3), dict(num_patterns=13), dict(keep=0.0), dict(group_size=0), dict(rho_growth=0.5),
+            dict(keep_1x1=0.0), dict(keep_1x1=1.2), dict(group_size_1x1=0))
+    for bad in bads:
         with pytest.raises(ValueError):
             PruningConfig(**bad)
 
