@@ -53,8 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["small_resnet", "small_mobilenet"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--reductions", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.0],
-                   help="1x1 MAC reductions r (keep_1x1 = 1/r; 1 = 1x1 convs left dense)")
+    p.add_argument(
+        "--reductions",
+        type=float,
+        nargs="+",
+        default=[1.0, 1.5, 2.0, 3.0, 4.0],
+        help="1x1 MAC reductions r (keep_1x1 = 1/r; 1 = 1x1 convs left dense)",
+    )
     p.add_argument("--group-size", type=int, default=8, help="G of the 3x3 patterns and the 1x1 blocks")
     p.add_argument("--image-size", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
@@ -111,23 +116,52 @@ def run_one(args: argparse.Namespace, name: str, seed: int) -> list[dict[str, An
     start = time.process_time()
     fit(dense, train, args.dense_epochs, args.lr)
     base = dict(model=name, seed=seed)
-    rows = [dict(base, variant="dense", reduction=None, mode=None, accuracy=evaluate(dense, test),
-                 macs_1x1=1.0, macs_3x3=1.0, macs_all=1.0, pattern_convs=0,
-                 cpu_seconds=round(time.process_time() - start, 1))]
+    rows = [
+        dict(
+            base,
+            variant="dense",
+            reduction=None,
+            mode=None,
+            accuracy=evaluate(dense, test),
+            macs_1x1=1.0,
+            macs_3x3=1.0,
+            macs_all=1.0,
+            pattern_convs=0,
+            cpu_seconds=round(time.process_time() - start, 1),
+        )
+    ]
     for r in args.reductions:
         for mode in MODES:
             torch.manual_seed(seed)
             model, start = copy.deepcopy(dense), time.process_time()
-            config = PruningConfig(group_size=args.group_size, prune_1x1=r > 1, keep_1x1=1 / r,
-                                   rho=args.rho, rho_growth=args.rho_growth)
-            meta = prune_and_retrain(model, train, config, mode, admm_epochs=args.admm_epochs,
-                                     retrain_epochs=args.retrain_epochs, admm_lr=args.lr, retrain_lr=args.lr)
+            config = PruningConfig(
+                group_size=args.group_size, prune_1x1=r > 1, keep_1x1=1 / r, rho=args.rho, rho_growth=args.rho_growth
+            )
+            meta = prune_and_retrain(
+                model,
+                train,
+                config,
+                mode,
+                admm_epochs=args.admm_epochs,
+                retrain_epochs=args.retrain_epochs,
+                admm_lr=args.lr,
+                retrain_lr=args.lr,
+            )
             macs = conv_macs(model, data.x_test)
-            rows.append(dict(base, variant=f"1x1 {r:g}x {mode}", reduction=r, mode=mode,
-                             accuracy=evaluate(model, test), macs_1x1=_reduction(macs, "1x1"),
-                             macs_3x3=_reduction(macs, "3x3"), macs_all=_reduction(macs, "all"),
-                             pattern_convs=summarize(model, meta).pattern_convs,
-                             cpu_seconds=round(time.process_time() - start, 1)))
+            rows.append(
+                dict(
+                    base,
+                    variant=f"1x1 {r:g}x {mode}",
+                    reduction=r,
+                    mode=mode,
+                    accuracy=evaluate(model, test),
+                    macs_1x1=_reduction(macs, "1x1"),
+                    macs_3x3=_reduction(macs, "3x3"),
+                    macs_all=_reduction(macs, "all"),
+                    pattern_convs=summarize(model, meta).pattern_convs,
+                    cpu_seconds=round(time.process_time() - start, 1),
+                )
+            )
             print(f"{name} seed {seed} {rows[-1]['variant']}: {rows[-1]['accuracy']:.2f}%", flush=True)
     return rows
 
@@ -142,11 +176,23 @@ def summarize_runs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for v in dict.fromkeys(r["variant"] for r in mine):
             runs = [r for r in mine if r["variant"] == v]
             accs = [r["accuracy"] for r in runs]
-            table.append(dict(
-                model=name, variant=v, reduction=runs[0]["reduction"], mode=runs[0]["mode"], seeds=[r["seed"] for r in runs],
-                accuracies=accs, mean=statistics.mean(accs), std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                delta=statistics.mean(accs) - dense,
-                **{k: statistics.mean(r[k] for r in runs) for k in ("macs_1x1", "macs_3x3", "macs_all", "pattern_convs")}))
+            table.append(
+                dict(
+                    model=name,
+                    variant=v,
+                    reduction=runs[0]["reduction"],
+                    mode=runs[0]["mode"],
+                    seeds=[r["seed"] for r in runs],
+                    accuracies=accs,
+                    mean=statistics.mean(accs),
+                    std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                    delta=statistics.mean(accs) - dense,
+                    **{
+                        k: statistics.mean(r[k] for r in runs)
+                        for k in ("macs_1x1", "macs_3x3", "macs_all", "pattern_convs")
+                    },
+                )
+            )
         mine_table = [r for r in table if r["model"] == name]
         patterns_only = {r["mode"]: r["mean"] for r in mine_table if r["reduction"] == 1.0}
         for r in mine_table:
@@ -163,8 +209,10 @@ def _shapes(name: str, image_size: int) -> str:
     dw = sum(c.kernel_size == (3, 3) and c.groups > 1 for c in convs)
     macs = conv_macs(model, torch.zeros(1, 1, image_size, image_size))
     share = macs["1x1"][0] / macs["all"][0]
-    return (f"`{name}` ({model.pconv_arch[1]}): {len(convs)} convs ({len(convs) - n1} 3x3 of which {dw} depthwise, "
-            f"{n1} 1x1); {macs['all'][0] / 1e6:.2f} M conv MACs per image, {100 * share:.0f}% of them in 1x1 convs")
+    return (
+        f"`{name}` ({model.pconv_arch[1]}): {len(convs)} convs ({len(convs) - n1} 3x3 of which {dw} depthwise, "
+        f"{n1} 1x1); {macs['all'][0] / 1e6:.2f} M conv MACs per image, {100 * share:.0f}% of them in 1x1 convs"
+    )
 
 
 def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images: int) -> str:
@@ -179,38 +227,51 @@ def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images:
         f"Digits resized to {settings['image_size']}x{settings['image_size']}, {test_images} test images per seed "
         f"(one image = {100 / test_images:.2f} pt); each seed has its own stratified split, initialisation and "
         f"batch order. Dense: {settings['dense_epochs']} epochs. Pruned from that dense model: every 3x3 conv the "
-        f"compiler can lower to {settings['patterns']} patterns x keep {settings['keep']:.4f} (G={settings['group_size']}; "
+        f"compiler can lower to {settings['patterns']} patterns x keep {settings['keep']:.4f} "
+        f"(G={settings['group_size']}; "
         "the 1-channel stem stays dense, `PruningConfig` default), every 1x1 conv to blocks of "
         f"G={settings['group_size']} filters keeping 1/r of the input channels (r = 1: 1x1 convs dense). ADMM "
         f"{settings['admm_epochs']} epochs (rho {settings['rho']}, growth {settings['rho_growth']}/epoch) + "
-        f"{settings['retrain_epochs']} masked retraining; one-shot {settings['admm_epochs'] + settings['retrain_epochs']} "
-        f"masked retraining (same budget). Adam, lr {settings['lr']}, cosine decay per phase, batch {settings['batch_size']}.",
+        f"{settings['retrain_epochs']} masked retraining; one-shot "
+        f"{settings['admm_epochs'] + settings['retrain_epochs']} masked retraining (same budget). Adam, lr "
+        f"{settings['lr']}, cosine decay per phase, batch {settings['batch_size']}.",
         "",
         "Columns: `vs 1x1 dense` = the difference to the same mode at r = 1 (3x3 patterns only), what the 1x1 "
-        "blocks cost on top of the patterns. `1x1 MACs` / `conv MACs` = dense / non-zero-weight MACs of the 1x1 convs / of all convs (measured "
+        "blocks cost on top of the patterns. `1x1 MACs` / `conv MACs` = dense / non-zero-weight MACs of the 1x1 "
+        "convs / of all convs (measured "
         "on the pruned weights; `keep_count` rounds per layer, so 1x1 MACs are not exactly r); `pattern convs` = "
         "convs the compiler lowers as pattern convs (`pconv_mlir.pruning.lowering_rule`; the 1x1 convs are dense "
         "there until it lowers 1x1 blocks).",
         "",
     ]
     for name in dict.fromkeys(row["model"] for row in table):
-        lines += [f"## {name}", "", settings["shapes"][name], "",
-                  "| variant | 1x1 MACs | conv MACs | pattern convs | " + " | ".join(f"seed {s}" for s in seeds)
-                  + " | mean ± sd | vs dense | vs 1x1 dense |",
-                  "|" + "---|" * (len(seeds) + 7)]
+        lines += [
+            f"## {name}",
+            "",
+            settings["shapes"][name],
+            "",
+            "| variant | 1x1 MACs | conv MACs | pattern convs | "
+            + " | ".join(f"seed {s}" for s in seeds)
+            + " | mean ± sd | vs dense | vs 1x1 dense |",
+            "|" + "---|" * (len(seeds) + 7),
+        ]
         for row in (r for r in table if r["model"] == name):
             accs = " | ".join(f"{a:.2f}" for a in row["accuracies"])
             delta = "" if row["variant"] == "dense" else f"{row['delta']:+.2f}"
             own = "" if row.get("delta_vs_1x1_dense") is None else f"{row['delta_vs_1x1_dense']:+.2f}"
-            lines.append(f"| {row['variant']} | {row['macs_1x1']:.2f}x | {row['macs_all']:.2f}x | "
-                         f"{row['pattern_convs']:.0f} | {accs} | {row['mean']:.2f} ± {row['std']:.2f} | {delta} | {own} |")
+            lines.append(
+                f"| {row['variant']} | {row['macs_1x1']:.2f}x | {row['macs_all']:.2f}x | "
+                f"{row['pattern_convs']:.0f} | {accs} | {row['mean']:.2f} ± {row['std']:.2f} | {delta} | {own} |"
+            )
         lines.append("")
     lines += ["## Target (issue 14): >= dense - 0.5 pt at 2x fewer 1x1 MACs", ""]
     for row in (r for r in table if r["reduction"] == 2.0):
         verdict = "met" if row["delta"] >= -TARGET_PT else "missed"
         own = row.get("delta_vs_1x1_dense")
-        lines.append(f"- {row['model']} {row['mode']}: {row['delta']:+.2f} pt vs dense ({verdict})"
-                     + ("" if own is None else f"; {own:+.2f} pt vs 3x3 patterns only"))
+        lines.append(
+            f"- {row['model']} {row['mode']}: {row['delta']:+.2f} pt vs dense ({verdict})"
+            + ("" if own is None else f"; {own:+.2f} pt vs 3x3 patterns only")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -236,8 +297,14 @@ def plot(settings: dict[str, Any], table: list[dict[str, Any]], path: Path) -> N
             ax.errorbar(xs, ys, yerr=sd, fmt=style, capsize=3, label=mode)
             for x, y in zip(xs, ys):
                 # admm labels above left, one-shot below right, so the two never overlap
-                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(-31, 4) if mode == "admm" else (5, -11),
-                            fontsize=7, color=ax.lines[-1].get_color())
+                ax.annotate(
+                    f"{y:.2f}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(-31, 4) if mode == "admm" else (5, -11),
+                    fontsize=7,
+                    color=ax.lines[-1].get_color(),
+                )
             low = min([low] + [y - s for y, s in zip(ys, sd)])
         ax.set_ylim(max(0.0, low - 0.5), 100.05)
         ax.set_xticks(sorted({round(r["macs_1x1"], 2) for r in rows if r["mode"]}))
@@ -246,8 +313,11 @@ def plot(settings: dict[str, Any], table: list[dict[str, Any]], path: Path) -> N
         ax.set_title(f"{name}: 3x3 patterns + 1x1 blocks, G={settings['group_size']}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Digits {settings['image_size']}x{settings['image_size']}, {len(settings['seeds'])} seeds "
-                 f"(mean ± sd); commit {settings['commit']}", fontsize=9)
+    fig.suptitle(
+        f"Digits {settings['image_size']}x{settings['image_size']}, {len(settings['seeds'])} seeds "
+        f"(mean ± sd); commit {settings['commit']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -268,8 +338,11 @@ def write_results(out_dir: Path, settings: dict[str, Any], rows: list[dict[str, 
 
 def _cpu() -> str:
     try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         model = platform.processor() or platform.machine()
     return f"{model}, {os.cpu_count()} CPUs"
@@ -293,13 +366,20 @@ def main(argv: list[str] | None = None) -> int:
     config = PruningConfig()
     settings = dict(
         {k: v for k, v in vars(args).items() if k not in ("out_dir", "render_only")},
-        command="python " + " ".join(shlex.quote(a) for a in ["scripts/prune_accuracy_1x1.py",
-                                                             *(sys.argv[1:] if argv is None else argv)]),
-        commit=commit, patterns=config.num_patterns, keep=config.keep,
+        command="python "
+        + " ".join(
+            shlex.quote(a) for a in ["scripts/prune_accuracy_1x1.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        commit=commit,
+        patterns=config.num_patterns,
+        keep=config.keep,
         shapes={name: _shapes(name, args.image_size) for name in args.models},
-        date=datetime.datetime.now().isoformat(timespec="seconds"), cpu=_cpu(),
-        machine=f"{platform.machine()}, {platform.platform()}", torch=torch.__version__,
-        wall_seconds=round(time.time() - start, 1), cpu_seconds=round(sum(r["cpu_seconds"] for r in rows), 1),
+        date=datetime.datetime.now().isoformat(timespec="seconds"),
+        cpu=_cpu(),
+        machine=f"{platform.machine()}, {platform.platform()}",
+        torch=torch.__version__,
+        wall_seconds=round(time.time() - start, 1),
+        cpu_seconds=round(sum(r["cpu_seconds"] for r in rows), 1),
     )
     write_results(args.out_dir, settings, rows)
     return 0

@@ -8,14 +8,27 @@ your own training loop (ADMM penalty, epoch updates, masked retraining; the loop
 (the static rule in :mod:`~pconv_mlir.pruning.lowering_rule`).
 """
 
-from pconv_mlir.pruning.admm import Admm
-from pconv_mlir.pruning.config import PruningConfig
-from pconv_mlir.pruning.metadata import LayerKind, LayerMeta, PruningMeta
-from pconv_mlir.pruning.lowering_rule import conv_shape_reason, pattern_lowering_reason
-from pconv_mlir.pruning.pruner import PatternPruner, classify_convs, find_prunable
-from pconv_mlir.pruning.recipe import evaluate, fit, prune_and_retrain
-from pconv_mlir.pruning.serialization import load_pruned, save_pruned
-from pconv_mlir.pruning.summary import ConvVerdict, PruningSummary, summarize
+import importlib
+
+# name -> defining module; loaded on first use, so that importing the (torch-free) config for the
+# CLI's parser does not pull in torch.
+_EXPORTS = {
+    "Admm": "admm",
+    "PruningConfig": "config",
+    "LayerKind": "metadata", "LayerMeta": "metadata", "PruningMeta": "metadata",
+    "conv_shape_reason": "lowering_rule", "pattern_lowering_reason": "lowering_rule",
+    "PatternPruner": "pruner", "classify_convs": "pruner", "find_prunable": "pruner",
+    "evaluate": "recipe", "fit": "recipe", "prune_and_retrain": "recipe",
+    "load_pruned": "serialization", "save_pruned": "serialization",
+    "ConvVerdict": "summary", "PruningSummary": "summary", "summarize": "summary",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
 
 __all__ = [
     "Admm",

@@ -172,7 +172,7 @@ def test_admm_then_hard_prune_gives_blocks():
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     start = block_residual()
-    for epoch in range(8):
+    for _ in range(8):
         for i in range(10):
             x, y = batch(i)
             loss = 1e-3 * F.cross_entropy(model(x), y) + pruner.admm_loss()
@@ -234,8 +234,9 @@ def test_zero_columns_survive_retraining(make_optimizer):
 
 
 def test_depthwise_is_never_connectivity_pruned():
-    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.Conv2d(16, 16, 1, groups=16),
-                          nn.Conv2d(16, 16, 1))
+    model = nn.Sequential(
+        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.Conv2d(16, 16, 1, groups=16), nn.Conv2d(16, 16, 1)
+    )
     pruner = PatternPruner(PruningConfig(prune_1x1=True, keep_1x1=0.25, prune_unaccelerated=True)).prepare(model)
     pruner.hard_prune()
     meta = pruner.finalize()
