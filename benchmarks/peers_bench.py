@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--tol", type=float, default=TOLERANCE, help="max rel err vs PyTorch")
     p.add_argument("--workdir", default=None, help="keep converted models here (default: a temp dir)")
     p.add_argument("--out", default=os.path.join(ROOT, "results", "peers_bench"))
+    p.add_argument("--realtime", action="store_true",
+                   help="time at real-time priority (root): other work on a shared machine cannot preempt it")
     p.add_argument("--from-json", default=None, help="only rewrite .md and .png from this results JSON")
     a = p.parse_args(argv)
     if a.from_json:
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
         if s not in PEERS:
             p.error(f"unknown peer {s!r}; known: {', '.join(PEERS)}")
     data = run(a.models.split(","), weights, peers, [int(t) for t in a.threads.split(",")], a.rounds,
-               a.min_time, a.tol, a.group_size, a.workdir)
+               a.min_time, a.tol, a.group_size, a.workdir, realtime=a.realtime)
     for path in write_outputs(data, a.out):
         print("wrote", path)
     print(open(a.out + ".md").read())
