@@ -5,7 +5,7 @@
 // CHECK-LABEL: func.func @shared_group
 // CHECK: %[[PW:.*]] = arith.constant dense<{{.*}}> : tensor<1x4x8xf32>
 // CHECK: "pconv.packed_conv2d"(%arg0, %[[PW]], %{{[a-z0-9_]+}})
-// CHECK-SAME: group_size = 4 : i64
+// CHECK-SAME: block_size = 4 : i64
 // CHECK-SAME: row_channels = dense<{{\[}}[1, 0, 1, 0, 0, 1, 0, 1]]> : tensor<1x8xi32>
 // CHECK-SAME: row_taps = dense<{{\[}}[0, 1, 1, 3, 4, 4, 5, 7]]> : tensor<1x8xi32>
 // CHECK-NOT: pconv.conv2d
@@ -16,7 +16,7 @@
 func.func @shared_group(%x: tensor<1x2x6x6xf32>) -> tensor<1x4x6x6xf32> {
   %w = arith.constant dense<[[[[0.0, 4.0, 0.0], [5.0, 7.0, 8.0], [0.0, 0.0, 0.0]], [[1.0, 2.0, 0.0], [0.0, 7.0, 0.0], [0.0, 8.0, 0.0]]], [[[0.0, 2.0, 0.0], [3.0, 7.0, 4.0], [0.0, 0.0, 0.0]], [[3.0, 7.0, 0.0], [0.0, 3.0, 0.0], [0.0, 4.0, 0.0]]], [[[0.0, 6.0, 0.0], [5.0, 1.0, 1.0], [0.0, 0.0, 0.0]], [[7.0, 7.0, 0.0], [0.0, 7.0, 0.0], [0.0, 5.0, 0.0]]], [[[0.0, 7.0, 0.0], [3.0, 4.0, 7.0], [0.0, 0.0, 0.0]], [[1.0, 3.0, 0.0], [0.0, 1.0, 0.0], [0.0, 4.0, 0.0]]]]> : tensor<4x2x3x3xf32>
   %b = arith.constant dense<0.0> : tensor<4xf32>
-  %y = "pconv.conv2d"(%x, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, patterns = array<i64: 1, 3, 4, 5, 0, 1, 4, 7>, kernel_patterns = dense<[[0, 1], [0, 1], [0, 1], [0, 1]]> : tensor<4x2xi8>, group_size = 4 : i64} : (tensor<1x2x6x6xf32>, tensor<4x2x3x3xf32>, tensor<4xf32>) -> tensor<1x4x6x6xf32>
+  %y = "pconv.conv2d"(%x, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, patterns = array<i64: 1, 3, 4, 5, 0, 1, 4, 7>, kernel_patterns = dense<[[0, 1], [0, 1], [0, 1], [0, 1]]> : tensor<4x2xi8>, block_size = 4 : i64} : (tensor<1x2x6x6xf32>, tensor<4x2x3x3xf32>, tensor<4xf32>) -> tensor<1x4x6x6xf32>
   return %y : tensor<1x4x6x6xf32>
 }
 
@@ -29,6 +29,6 @@ func.func @shared_group(%x: tensor<1x2x6x6xf32>) -> tensor<1x4x6x6xf32> {
 func.func @depthwise(%x: tensor<1x2x6x6xf32>) -> tensor<1x2x6x6xf32> {
   %w = arith.constant dense<1.0> : tensor<2x1x3x3xf32>
   %b = arith.constant dense<0.0> : tensor<2xf32>
-  %y = "pconv.conv2d"(%x, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64, patterns = array<i64: 1, 3, 4, 5>, kernel_patterns = dense<0> : tensor<2x1xi8>, group_size = 1 : i64} : (tensor<1x2x6x6xf32>, tensor<2x1x3x3xf32>, tensor<2xf32>) -> tensor<1x2x6x6xf32>
+  %y = "pconv.conv2d"(%x, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64, patterns = array<i64: 1, 3, 4, 5>, kernel_patterns = dense<0> : tensor<2x1xi8>, block_size = 1 : i64} : (tensor<1x2x6x6xf32>, tensor<2x1x3x3xf32>, tensor<2xf32>) -> tensor<1x2x6x6xf32>
   return %y : tensor<1x2x6x6xf32>
 }

@@ -228,7 +228,7 @@ PIPELINES = {
     "force": "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
              "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
     "packed": "pconv-raise-pattern-conv,pconv-reorder-kernels,"
-              "pconv-compact-weights{min-mac-reduction=0.0 group-size=4},"
+              "pconv-compact-weights{min-mac-reduction=0.01 block-size=4},"
               "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
 }
 
