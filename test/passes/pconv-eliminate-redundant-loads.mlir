@@ -27,3 +27,17 @@ func.func @disjoint_rows(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, block_size = 1 : i64, kernel_size = array<i64: 3, 3>, row_channels = dense<[[0, 0], [1, 1]]> : tensor<2x2xi32>, row_taps = dense<[[4, 5], [0, 1]]> : tensor<2x2xi32>} : (tensor<1x2x4x4xf32>, tensor<2x1x2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
   return %y : tensor<1x2x4x4xf32>
 }
+
+// -----
+
+// Must not fire: 1x1 blocks, even with the same rows (their G came from pruning and their rows
+// are whole input-channel planes).
+// CHECK-LABEL: func.func @pointwise_blocks
+// CHECK: "pconv.packed_conv2d"
+// CHECK-SAME: block_size = 1 : i64
+func.func @pointwise_blocks(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %pw = arith.constant dense<[[[1.0]], [[3.0]]]> : tensor<2x1x1xf32>
+  %b = arith.constant dense<0.0> : tensor<2xf32>
+  %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, block_size = 1 : i64, kernel_size = array<i64: 1, 1>, row_channels = dense<0> : tensor<2x1xi32>, row_taps = dense<0> : tensor<2x1xi32>} : (tensor<1x2x4x4xf32>, tensor<2x1x1xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  return %y : tensor<1x2x4x4xf32>
+}

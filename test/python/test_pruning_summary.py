@@ -51,7 +51,11 @@ def test_rule_branches():
     assert pattern_lowering_reason((3, 3), 1, 64, 1, 8) == "1 input channel (< 8)"
     assert "grouped conv (groups=2" in pattern_lowering_reason((3, 3), 32, 32, 2, 8)
     assert "grouped conv (groups=16" in pattern_lowering_reason((3, 3), 16, 32, 16, 8)  # channel multiplier 2
-    assert pattern_lowering_reason((1, 1), 32, 16, 1, 8).startswith("1x1 conv")
+    assert pattern_lowering_reason((1, 1), 32, 16, 1, 8).startswith("1x1 conv without block connectivity")
+    # 1x1 blocks: the cost model's block_refusal (gather amplification <= 4, >= 1.5x fewer MACs)
+    assert pattern_lowering_reason((1, 1), 64, 64, 1, 32, keep=0.5) is None
+    assert "gather" in pattern_lowering_reason((1, 1), 256, 1024, 1, 8, keep=0.5)  # 128 blocks x half the input
+    assert "most of the dense MACs" in pattern_lowering_reason((1, 1), 64, 64, 1, 32, keep=0.9)
     assert pattern_lowering_reason((5, 5), 32, 16, 1, 8) == "kernel is 5x5: patterns cover 3x3"
     # the shape part alone: what the pruner skips whatever G is
     assert conv_shape_reason((3, 3), 16, 32, 1) is None
@@ -74,7 +78,7 @@ def test_summary_counts_pattern_and_dense_convs():
     assert 1.0 < summary.compression() < meta.compression()
     text = summary.text()
     assert "pruned 4 of 7 convs" in text
-    assert "2 convs lowered as pattern convs, 5 kept dense" in text
+    assert "2 convs lowered as pattern convs (or 1x1 blocks), 5 kept dense" in text
     assert "1 depthwise" in text and "1 1x1 to blocks (keep 0.5, G=8)" in text
     assert "[0]" in text and "[3]" in text  # the skipped convs are named
     assert summary.to_dict()["pattern_convs"] == 2
