@@ -53,29 +53,31 @@ def _permute(value: ir.Value, permutation: np.ndarray, after: ir.Operation) -> i
     return PermuteChannelsOp.build(value, permutation, after).operation
 
 
-def _dense_conv_reads(user: ir.Operation, index: int) -> bool:
-    """A dense linalg conv (groups 1) reading the permuted tensor directly as its input."""
-    return user.name == "linalg.conv_2d_nchw_fchw" and index == 0
-
-
-def _fold_into(user: ir.Operation, permute: ir.Operation, perm: np.ndarray, resources: ResourceTable) -> bool:
-    """Fold the permutation into consumer ``user``'s input channels (its weights' columns are
-    permuted instead); False when it cannot be."""
-    pconv = user.name in (Conv2dOp.OPERATION_NAME, BlockConv2dOp.OPERATION_NAME)
-    if pconv and (Conv2dOp if user.name == Conv2dOp.OPERATION_NAME else BlockConv2dOp).of(user).geometry.groups != 1:
+def _foldable(user: ir.Operation, index: int, resources: ResourceTable) -> bool:
+    """Whether ``user`` reads the permuted tensor as its input and can absorb the permutation
+    into its weights' columns: a pconv.conv2d or pconv.block_conv2d (groups 1), or a dense
+    ``linalg.conv_2d_nchw_fchw`` (groups 1 by construction), with constant weights."""
+    if index != 0:
         return False
+    if user.name == Conv2dOp.OPERATION_NAME:
+        ok = Conv2dOp.of(user).geometry.groups == 1
+    elif user.name == BlockConv2dOp.OPERATION_NAME:
+        ok = BlockConv2dOp.of(user).geometry.groups == 1
+    else:
+        ok = user.name == "linalg.conv_2d_nchw_fchw"
+    return ok and constant_array(user.operands[1], resources) is not None
+
+
+def _fold_into(user: ir.Operation, source: ir.Value, perm: np.ndarray, resources: ResourceTable) -> None:
+    """Make ``user`` read ``source`` (its input before the permutation) with its weights'
+    columns permuted to match."""
     weight = constant_array(user.operands[1], resources)
-    if weight is None:
-        return False
-    # The consumer now reads channels in the producer's order: permute its columns.
     order = np.argsort(perm)
     user.operands[1] = constant(user, np.ascontiguousarray(weight[:, order]))
     if user.name == Conv2dOp.OPERATION_NAME:
         conv = Conv2dOp.of(user)
         conv.set_kernel_pattern_ids(conv.kernel_pattern_ids[:, order])
-    user.operands[0] = permute.operands[0]
-    permute.erase()
-    return True
+    user.operands[0] = source
 
 
 def _commutes(user: ir.Operation, operand_index: int) -> bool:
@@ -99,15 +101,17 @@ def sink(permute: ir.Operation, resources: ResourceTable) -> None:
     """Move ``permute`` below channel-wise users; fold it into a consuming conv."""
     while True:
         uses = list(permute.results[0].uses)
+        owners = [(u.owner.operation if isinstance(u.owner, ir.OpView) else u.owner, u.operand_number) for u in uses]
+        perm = PermuteChannelsOp.of(permute).order
+        if owners and all(_foldable(user, index, resources) for user, index in owners):
+            # Every consumer is a conv that reads channels in the producer's order from now on.
+            for user, _ in owners:
+                _fold_into(user, permute.operands[0], perm, resources)
+            permute.erase()
+            return
         if len(uses) != 1:
             return
-        user, index = uses[0].owner, uses[0].operand_number
-        user = user.operation if isinstance(user, ir.OpView) else user
-        perm = PermuteChannelsOp.of(permute).order
-        if index == 0 and (user.name in (Conv2dOp.OPERATION_NAME, BlockConv2dOp.OPERATION_NAME)
-                           or _dense_conv_reads(user, index)):
-            _fold_into(user, permute, perm, resources)
-            return
+        user, index = owners[0]
         if not _commutes(user, index):
             return
         # user(permute(x)) == permute(user(x)) for a channel-wise op.

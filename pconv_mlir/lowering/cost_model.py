@@ -111,9 +111,11 @@ def min_mac_reduction(kernel: tuple[int, int]) -> float:
 
 def block_refusal(in_channels: int, dense_macs_per_pixel: int, blocks: int, g: int, rows: int) -> str | None:
     """Why a 1x1 conv with block connectivity (``blocks`` blocks of ``g`` filters, at most
-    ``rows`` kept input channels per block) should stay a dense matmul, or None."""
+    ``rows`` kept input channels per block, padded here to :data:`ROW_MULTIPLE` as the
+    lowering pads them) should stay a dense matmul, or None."""
     if in_channels < MIN_CHANNELS:
         return f"only {in_channels} input channels (< {MIN_CHANNELS}): a dense matmul is as fast"
+    rows = -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE  # the lowering pads each block's rows
     amplification = blocks * rows / in_channels
     if amplification > MAX_AMPLIFICATION_1X1:
         return (f"the blocks would gather {amplification:.1f}x the input ({blocks} blocks of {g} filters, "
