@@ -49,7 +49,7 @@ class ConvReport:
     kind: str  # linalg op name of the imported conv
     input_shape: list[int]
     output_shape: list[int]
-    lowering: str  # "pattern (...)" or "dense (reason)"
+    lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
 
 

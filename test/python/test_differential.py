@@ -6,9 +6,9 @@ filter block size G and connectivity keep rate, or left dense / all zero; a 1x1 
 block-pruned (blocks of G filters keeping the same input channels, "blocks"); a small
 chain (conv -> ReLU [-> max pool] -> conv [-> ReLU -> conv]) that exercises kernel
 reordering's permutation sinking and folding; or a ResNet bottleneck (1x1 blocks -> 3x3
-patterns -> 1x1 blocks, plus the identity or a strided 1x1 block-conv shortcut, "bottleneck"). Many cases are compiled together as the
-parallel, independent branches of one network (one input and one output each), so one
-IREE compile checks them all; each branch is compared with PyTorch on its own
+patterns -> 1x1 blocks, plus the identity or a strided 1x1 block-conv shortcut, "bottleneck").
+Many cases are compiled together as the parallel, independent branches of one network (one
+input and one output each), so one IREE compile checks them all; each branch is compared with PyTorch on its own
 (``max|pconv - torch| / max|torch| <= 1e-4``, the project's correctness bar).
 
 The fast profile here runs in the default suite (llvm-cpu, and one network on Vulkan
@@ -290,11 +290,10 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
     """(vmfb, lowering of each lowered pconv op) for ``net`` through ``PIPELINES[pipeline]``."""
     import pconv_mlir
     from pconv_mlir.compiler import cleanup_pipeline, import_model
-    from pconv_mlir.dialects.pconv import load_pconv_dialect
+    from pconv_mlir.dialects.pconv import LOWERING_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.ir import ir
     from pconv_mlir.mlir.pass_infra import ops_named
     from pconv_mlir.mlir.pipeline import build_pass_manager
-    from pconv_mlir.dialects.pconv import LOWERING_ATTR
     from pconv_mlir.targets import compile_mlir, get_target
 
     if PIPELINES[pipeline] is None:
