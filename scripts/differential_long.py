@@ -12,8 +12,8 @@ independent branches compiled in one IREE compile; the cases include 1x1 block c
 ``compile`` (pconv_mlir.compile as is), ``force`` (pattern lowering forced), ``packed``
 (forced, every conv packed) and ``nhwc`` (forced, channels-last). Every
 ``--vulkan-every``-th network is also compiled for ``vulkan-lavapipe`` and run on the Vulkan
-driver (when present). A network that fails to compile is retried branch by branch to name the culprit. Exit code 0 when every branch
-matched PyTorch within 1e-4.
+driver (when present). A network that fails to compile is retried branch by branch to name
+the culprit. Exit code 0 when every branch matched PyTorch within 1e-4.
 """
 
 from __future__ import annotations
