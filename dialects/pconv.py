@@ -19,8 +19,11 @@ Ops, in the order the pipeline produces them:
   packed weight matrix over the block's (input channel, tap) rows.
 - ``pconv.permute_channels``: a channel permutation left behind by kernel reordering.
 
-Vocabulary (``docs/architecture.md``): a *block* is G = ``block_size`` consecutive output
-filters that share their rows; the conv's ``groups`` keeps PyTorch's meaning.
+Vocabulary: a *tap* is a position of the KHxKW window (row-major; the 3x3 centre is 4); a
+*pattern* is a set of 4 taps with the centre, the *library* the conv's patterns; a *block* is
+G = ``block_size`` consecutive output filters that share their rows; a *row* is one (input
+channel, tap) pair a block reads, i.e. one shifted input-channel plane. The conv's
+``groups`` keeps PyTorch's meaning (never G's filter sets).
 """
 
 # No `from __future__ import annotations` here: dialects.ext reads the field annotations as types.
