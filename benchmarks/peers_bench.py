@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dense", action="store_true", help="dense weights only")
     g.add_argument("--pruned", action="store_true", help="pattern-pruned weights only")
+    g.add_argument("--weights", default=None,
+                   help="comma-separated, of dense, pruned, pruned+1x1 (3x3 patterns + 1x1 blocks at 2x)")
     p.add_argument("--group-size", type=int, default=32, help="G of the pruned weights (filters sharing structure)")
     p.add_argument("--threads", default=f"1,{os.cpu_count()}")
     p.add_argument("--rounds", type=int, default=5)
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
         for path in write_outputs(data, a.out):
             print("wrote", path)
         return 0
-    weights = ["dense"] if a.dense else ["pruned"] if a.pruned else ["dense", "pruned"]
+    weights = (["dense"] if a.dense else ["pruned"] if a.pruned else a.weights.split(",") if a.weights
+               else ["dense", "pruned"])
     peers = [s for s in a.peers.split(",") if s]
     for s in peers:
         if s not in PEERS:

@@ -45,20 +45,29 @@ TARGET_SPEEDUP = 4.0
 PRUNE_KEEP = 1 / 3.6
 
 
+#: Keep rate of the 1x1 convs' input channels in "pruned+1x1" weights (2x fewer 1x1 MACs).
+KEEP_1X1 = 0.5
+WEIGHTS = ("dense", "pruned", "pruned+1x1")
+
+
 def build(name: str, weights: str, group_size: int = 32, seed: int = 0, **kwargs):
-    """``build_model(name)`` with seed-0 weights; ``weights="pruned"``: pattern-sparse
+    """``build_model(name)`` with seed-0 weights; ``weights="pruned"``: pattern-sparse 3x3 convs
     (:func:`pconv_mlir.synthetic.pattern_prune_model`, 8 patterns, 1/3.6 of kernels kept,
-    ``group_size`` consecutive filters sharing structure)."""
+    ``group_size`` consecutive filters sharing structure); ``"pruned+1x1"``: also the 1x1 convs in
+    blocks of ``group_size`` filters keeping the same half of the input channels
+    (:func:`pconv_mlir.synthetic.block_prune_model_1x1`)."""
     import torch
 
     from pconv_mlir.models import build_model
-    from pconv_mlir.synthetic import pattern_prune_model
+    from pconv_mlir.synthetic import block_prune_model_1x1, pattern_prune_model
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     torch.manual_seed(seed)
     model = build_model(name, **kwargs).eval()
-    if weights == "pruned":
+    if weights != "dense":
         pattern_prune_model(model, seed=seed, group_size=group_size, keep=PRUNE_KEEP)
-    elif weights != "dense":
-        raise ValueError(f"weights must be dense or pruned, not {weights!r}")
+    if weights == "pruned+1x1":
+        block_prune_model_1x1(model, seed=seed, group_size=group_size, keep=KEEP_1X1)
     return model
 
 
@@ -213,12 +222,12 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
     results = []
     for name in models:
         for w in weights:
-            log(f"{name} ({w}{f', G={group_size}' if w == 'pruned' else ''}), input {shapes[name]}")
+            log(f"{name} ({w}{f', G={group_size}' if w != 'dense' else ''}), input {shapes[name]}")
             model = build(name, w, group_size, **(model_kwargs or {}).get(name, {}))
             x = np.random.default_rng(0).standard_normal(shapes[name]).astype(np.float32)
             wd = os.path.join(workdir, f"{name}_{w}") if workdir else None
             recs = bench_model(model, x, peers, threads, rounds, min_time, tol, wd, log, realtime)
-            results.append({"model": name, "weights": w, "group_size": group_size if w == "pruned" else None,
+            results.append({"model": name, "weights": w, "group_size": group_size if w != "dense" else None,
                             "input": list(shapes[name]), "peers": recs, "pconv_speedup": speedups(recs, threads)})
     meta = {
         "date": datetime.date.today().isoformat(),
@@ -231,7 +240,9 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
         "threads": threads, "rounds": rounds, "min_time_s": min_time, "tolerance": tol,
         "batch": 1, "dtype": "float32",
         "pruned": f"pconv_mlir.synthetic.pattern_prune_model: 8 patterns (4 of 9 weights), "
-                  f"1/3.6 of kernels kept, G={group_size} filters share structure, seed 0",
+                  f"1/3.6 of kernels kept, G={group_size} filters share structure, seed 0; pruned+1x1: also "
+                  f"every 1x1 conv in blocks of G filters keeping the same {KEEP_1X1:g} of the input channels "
+                  "(pconv_mlir.synthetic.block_prune_model_1x1)",
         "target": f"pconv >= {TARGET_SPEEDUP:g}x faster than the fastest peer at <= 0.5 pt accuracy loss "
                   "(accuracy is not measured here: random weights)",
         "peers": {n: {"version": PEERS[n].version(), "route": PEERS[n].route, "threads": PEERS[n].threads_how}
