@@ -31,7 +31,7 @@ from pconv_mlir.lowering import cost_model
 from pconv_mlir.lowering.plan import PAD_CHANNEL, Packed, pack_rows, rows_of_patterns
 from pconv_mlir.mlir.constants import ResourceTable
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named
+from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, ops_named, option
 from pconv_mlir.mlir.pconv_ops import I64, ConvGeometry, constant, kernel_patterns, library, weights_of
 
 
@@ -65,8 +65,10 @@ def build_packed(op: ir.Operation, packed: Packed, geometry: ConvGeometry, bias:
 class CompactWeights(PconvPass):
     name: ClassVar[str] = "pconv-compact-weights"
     summary: ClassVar[str] = "Pack pattern-conv weights per filter group with (channel, tap) row tables (FKW)"
-    group_size: int = 0  # 0: the op's group_size, or the cost model's default without shared structure
-    min_mac_reduction: float = cost_model.MIN_MAC_REDUCTION
+    group_size: int = option(0, "filters per group (G); 0: the op's group_size, else the cost model's default",
+                             minimum=0)
+    min_mac_reduction: float = option(cost_model.MIN_MAC_REDUCTION,
+                                      "pack a conv only if it cuts the MACs at least this many times", minimum=0)
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)

@@ -32,7 +32,7 @@ from pconv_mlir.lowering import cost_model
 from pconv_mlir.lowering.plan import PAD_CHANNEL, pack_rows, unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named
+from pconv_mlir.mlir.pass_infra import PconvPass, erase_dead, ops_named, option
 from pconv_mlir.mlir.pconv_ops import I64, constant, int_table
 
 
@@ -64,8 +64,8 @@ def merge_pairs(weights: np.ndarray, channels: np.ndarray, taps: np.ndarray):
 class EliminateRedundantLoads(PconvPass):
     name: ClassVar[str] = "pconv-eliminate-redundant-loads"
     summary: ClassVar[str] = "Merge filter groups that gather the same input rows so each row is loaded once"
-    gather_cost: float = cost_model.GATHER_COST  # one gathered element costs this many MACs
-    max_group_size: int = cost_model.MAX_BLOCK_SIZE
+    gather_cost: float = option(cost_model.GATHER_COST, "cost of one gathered input element, in MACs", minimum=0)
+    max_group_size: int = option(cost_model.MAX_BLOCK_SIZE, "largest filter group a merge may build", minimum=1)
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)
