@@ -490,6 +490,7 @@ class FuzzSummary:
     failures: list = field(default_factory=list)  # failing cases (inputs base64) with their output
     seconds: float = 0.0
     worker_restarts: int = 0
+    refused_crashes: int = 0  # diagnostics saying MLIR crashed in the parsing child (caught, no failure)
 
     def failure_counts(self) -> dict:
         return {k: self.outcomes.get(k, 0) for k in FAILURE_KINDS}
@@ -510,6 +511,7 @@ def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_f
             kind = result["kind"]
             summary.count += 1
             summary.outcomes[kind] = summary.outcomes.get(kind, 0) + 1
+            summary.refused_crashes += kind == "diagnostic" and "error: MLIR crashed" in result.get("stderr", "")
             for m in set(case.mutators):
                 summary.by_mutator.setdefault(m, {}).setdefault(kind, 0)
                 summary.by_mutator[m][kind] += 1
