@@ -50,7 +50,8 @@ def _markdown(r: dict) -> str:
                      f"{sum(v for kind, v in k.items() if kind in FAILURE_KINDS)} |"
                      for m, k in sorted(r["by_mutator"].items()))
     return (f"# pconv-opt fuzz\n\n`{r['command']}` at commit {r['commit']}, {r['date']} ({r['seconds']:.0f} s).\n\n"
-            f"{r['count']} mutated inputs: {r['outcomes'].get('ok', 0)} exit 0, {r['outcomes'].get('diagnostic', 0)} "
+            f"{r['count']} mutated inputs (of {r['count_requested']} requested): "
+            f"{r['outcomes'].get('ok', 0)} exit 0, {r['outcomes'].get('diagnostic', 0)} "
             f"exit 1 with a diagnostic, of which {r['parser_crashes_refused']} were inputs that crash MLIR's parser, "
             f"caught in the parsing child and refused with a located error. Failures (tracebacks, internal errors, "
             f"crashes, hangs, bad exit codes, missing diagnostics): {sum(r['failures_by_kind'].values())} "
@@ -64,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per input before it counts as a hang")
+    ap.add_argument("--max-seconds", type=float, help="stop starting new inputs after this long (the result "
+                    "records how many ran)")
     ap.add_argument("-o", "--output", default=str(REPO / "results" / "fuzz_pconv_opt.json"))
     ap.add_argument("--replay", metavar="JSON", help="rerun the failures stored in a previous result file")
     args = ap.parse_args(argv)
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
         if summary.count % step == 0:
             print(f"{summary.count}/{args.count}: {summary.outcomes}", flush=True)
 
-    summary = fuzz(args.count, seed=args.seed, timeout=args.timeout, progress=progress)
+    summary = fuzz(args.count, seed=args.seed, timeout=args.timeout, progress=progress, max_seconds=args.max_seconds)
     result = {
         "tool": "pconv-opt",
         "command": " ".join(["scripts/fuzz_pconv_opt.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -91,6 +94,7 @@ def main(argv=None) -> int:
         "seed": args.seed,
         "timeout_s_per_input": args.timeout,
         "corpus": {"seeds": len(corpus), "files": sorted({s.name.split("#")[0] for s in corpus})},
+        "count_requested": args.count,
         "count": summary.count,
         "passed": summary.passed,
         "outcomes": summary.outcomes,

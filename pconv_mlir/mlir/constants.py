@@ -68,8 +68,9 @@ def check_resource_sizes(module_op: ir.Operation, resources: ResourceTable) -> N
             if blob is None or len(blob) != want:
                 have = "no data" if blob is None else f"{len(blob)} bytes"
                 where = re.search(r":(\d+:\d+)\)", str(op.location))
-                problems.append(f"{where.group(1) + ': ' if where else ''}resource '{match.group(1)}' holds {have}, its type {ttype} "
-                                f"needs {want} bytes")
+                prefix = f"{where.group(1)}: " if where else ""
+                problems.append(f"{prefix}resource '{match.group(1)}' holds {have}, its type {ttype} needs {want} "
+                                "bytes")
                 return ir.WalkResult.INTERRUPT
         return ir.WalkResult.ADVANCE
 

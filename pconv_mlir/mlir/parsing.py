@@ -6,21 +6,25 @@ attributes nested 10,000 deep overflow the stack, a resource blob with alignment
 ("LLVM ERROR: out of memory"), a tensor.pad whose amounts overflow i64 segfaults the verifier.
 A crash cannot be caught in-process, and no text filter tells all of them from valid MLIR.
 
-So untrusted text is parsed (and verified) first in a child process, which has nothing to
-lose: when the child finishes, whatever it found, the same deterministic parse is safe in
-this process; when it dies, the input is refused with a located error, the shortest crashing
-prefix of the text found by bisection. Text that pconv printed itself (torch-mlir's import,
-pconv's templates) is trusted and parsed directly.
+So untrusted text is parsed (and verified, and printed) first in a child process, which has
+nothing to lose: when the child finishes, whatever it found, the same deterministic parse is
+safe in this process; when it dies, the input is refused with a located error, the shortest
+crashing prefix of the text found by bisection. One bug class is undefined behaviour rather
+than a sure crash (a -2^63 "dynamic" marker in a static list with no operand for it: the
+printer reads past the operands), so it is checked on the IR itself, in both processes.
+Text that pconv printed itself (torch-mlir's import, pconv's templates) is trusted and
+parsed directly.
 
-The child is a ``fork`` of this process (about 20 ms) when this process runs one Python thread;
-with more threads, a fork could inherit a lock another thread holds, so a fresh interpreter
-parses instead (about a second).
+The child is a ``fork`` of this process (about 20 ms). Beside other Python threads a fork is
+less certain (:func:`_child_parse`): a crash there is confirmed in a fresh interpreter (about
+a second), so that valid input is never refused for another thread's state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,6 +57,36 @@ class _Discard:
         return len(text)
 
 
+_DYNAMIC = -2**63  # ShapedType::kDynamic
+_LOC = re.compile(r":(\d+):(\d+)")
+
+
+def dynamic_marker_misuse(module_op: ir.Operation) -> Diagnostic | None:
+    """An op whose ``static_*`` list (tensor.pad low/high, slice offsets, ...) holds more
+    -2^63 entries, the "dynamic" marker, than it has index operands to stand for them. The
+    verifier accepts it; printing or folding it reads an operand that is not there, a crash
+    or garbage (undefined behaviour: a child's parse cannot be trusted to catch it)."""
+    found: list[Diagnostic] = []
+
+    def visit(op):
+        attrs = op.attributes
+        markers = [attrs[i].name for i in range(len(attrs)) if attrs[i].name.startswith("static_")
+                   and isinstance(attrs[i].attr, ir.DenseI64ArrayAttr)
+                   and _DYNAMIC in list(ir.DenseI64ArrayAttr(attrs[i].attr))]
+        if markers:
+            count = sum(list(ir.DenseI64ArrayAttr(attrs[n])).count(_DYNAMIC) for n in markers)
+            if count > sum(isinstance(v.type, ir.IndexType) for v in op.operands):
+                m = _LOC.search(str(op.location))
+                found.append(Diagnostic("error", f"{op.name}: {markers[0]} holds -9223372036854775808 (the "
+                                                 "'dynamic' marker) with no operand for it",
+                                        int(m.group(1)) if m else None, int(m.group(2)) if m else None))
+                return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module_op.walk(visit)
+    return found[0] if found else None
+
+
 def _parse_discarding_errors(text: str, allow_unregistered: bool) -> None:
     """What the child does: parse ``text`` in a fresh context like the caller's (errors are
     fine), then print it: the printer crashes on some IR the verifier accepts (a tensor.pad
@@ -65,6 +99,8 @@ def _parse_discarding_errors(text: str, allow_unregistered: bool) -> None:
         try:
             module = ir.Module.parse(text)
         except ir.MLIRError:
+            return
+        if dynamic_marker_misuse(module.operation) is not None:  # the parent refuses it
             return
         module.operation.print(large_elements_limit=16, large_resource_limit=64, file=_Discard())
 
@@ -89,7 +125,11 @@ def _describe(status: int, stderr: bytes) -> str:
     return how + (f": {said[:200]}" if said else "")
 
 
-def _run_forked(text: str, allow_unregistered: bool) -> tuple[int, bytes]:
+def _run_forked(text: str, allow_unregistered: bool, timeout: float | None = None) -> tuple[int, bytes] | None:
+    """(status, stderr) of a forked child parsing ``text``; None when it ran past ``timeout``."""
+    import select
+    import time
+
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: only os._exit leaves this block
@@ -111,9 +151,18 @@ def _run_forked(text: str, allow_unregistered: bool) -> tuple[int, bytes]:
         os._exit(code)
     os.close(write_end)
     kept = b""
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        with os.fdopen(read_end, "rb") as pipe:
-            while chunk := pipe.read(65536):
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while True:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not select.select([pipe], [], [], wait)[0]:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    return None
+                chunk = pipe.read(65536)
+                if not chunk:
+                    break
                 kept = (kept + chunk)[:_STDERR_KEEP]
         _, status = os.waitpid(pid, 0)
     except BaseException:  # Ctrl-C, SIGTERM: the child goes too
@@ -133,18 +182,31 @@ def _run_spawned(text: str, allow_unregistered: bool) -> tuple[int, bytes]:
     return -proc.returncode, proc.stderr[:_STDERR_KEEP]
 
 
-def _child_parse(text: str, allow_unregistered: bool) -> tuple[int, bytes] | None:
+def _child_parse(text: str, allow_unregistered: bool, confirm: bool = True) -> tuple[int, bytes] | None:
     """None when a child parses ``text`` to the end (with or without errors); else how MLIR
-    died: a signal number (> 0) or minus its exit code, and the start of its stderr."""
-    run = _run_forked if hasattr(os, "fork") and threading.active_count() == 1 else _run_spawned
-    status, stderr = run(text, allow_unregistered)
+    died: a signal number (> 0) or minus its exit code, and the start of its stderr.
+
+    A fork is the child. Beside other threads, a fork may inherit a lock one of them holds
+    (the child would hang: a timeout ends it) or data one of them is changing; so there, a
+    crash is confirmed (``confirm``) and a hang redone in a fresh interpreter."""
+    others = threading.active_count() > 1
+    result = None
+    if hasattr(os, "fork"):
+        result = _run_forked(text, allow_unregistered, timeout=30 + len(text) / 1e6 if others else None)
+        if result is not None and others and confirm and _died(*result):
+            result = None
+    if result is None:
+        result = _run_spawned(text, allow_unregistered)
+    status, stderr = result
     if status in (signal.SIGINT, -(128 + signal.SIGINT)):
         raise KeyboardInterrupt
+    return result if _died(status, stderr) else None
+
+
+def _died(status: int, stderr: bytes) -> bool:
     # A signal, or LLVM's report_fatal_error (exit 1): MLIR gave up. Any other exit code is the
-    # child's own failure, which says nothing about the text: parse it here as if checked.
-    if status > 0 or b"LLVM ERROR" in stderr:
-        return status, stderr
-    return None
+    # child's own failure, which says nothing about the text: it is parsed here as if checked.
+    return status > 0 or b"LLVM ERROR" in stderr
 
 
 def _locate(text: str, line_offset: int, allow_unregistered: bool) -> tuple[int, int]:
@@ -156,7 +218,7 @@ def _locate(text: str, line_offset: int, allow_unregistered: bool) -> tuple[int,
     def crashes(prefix: str) -> bool:
         nonlocal probes
         probes += 1
-        return _child_parse(_framed(prefix, line_offset), allow_unregistered) is not None
+        return _child_parse(_framed(prefix, line_offset), allow_unregistered, confirm=False) is not None
 
     lo, hi = 0, len(lines)  # prefix of lo lines parses; of hi lines crashes
     while hi - lo > 1 and probes < MAX_LOCATE_PROBES:
@@ -189,4 +251,8 @@ def parse_module(text: str, line_offset: int = 0, *, trusted: bool = False) -> i
         crash = crash_check(text, line_offset, ir.Context.current.allow_unregistered_dialects)
         if crash is not None:
             raise ParseRejected(crash)
-    return ir.Module.parse(_framed(text, line_offset))
+    module = ir.Module.parse(_framed(text, line_offset))
+    misuse = dynamic_marker_misuse(module.operation)
+    if misuse is not None:
+        raise ParseRejected(misuse)
+    return module

@@ -500,13 +500,17 @@ class FuzzSummary:
         return not any(self.failure_counts().values())
 
 
-def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_failures: int = 200) -> FuzzSummary:
-    """Run ``count`` mutated inputs through pconv-opt; see the module docstring."""
+def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_failures: int = 200,
+         max_seconds: float | None = None) -> FuzzSummary:
+    """Run ``count`` mutated inputs through pconv-opt (fewer when ``max_seconds`` run out: the
+    summary's ``count`` says how many); see the module docstring."""
     summary = FuzzSummary()
     pool = WorkerPool(timeout=timeout)
     t0 = time.perf_counter()
     try:
         for case in generate_cases(count, seed):
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
             result = pool.run(case)
             kind = result["kind"]
             summary.count += 1
