@@ -160,7 +160,8 @@ DYNAMIC = f"""func.func @f(%x: tensor<?x2x6x6xf32>) -> tensor<?x1x4x4xf32> {{
   %w = arith.constant {WEIGHTS}
   %e = tensor.empty(%n) : tensor<?x1x4x4xf32>
   %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x1x4x4xf32>) -> tensor<?x1x4x4xf32>
-  %y = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins(%x, %w : tensor<?x2x6x6xf32>, tensor<1x2x3x3xf32>)
+  %y = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>,
+      strides = dense<1> : vector<2xi64>}} ins(%x, %w : tensor<?x2x6x6xf32>, tensor<1x2x3x3xf32>)
       outs(%init : tensor<?x1x4x4xf32>) -> tensor<?x1x4x4xf32>
   return %y : tensor<?x1x4x4xf32>
 }}
