@@ -326,3 +326,22 @@ def test_compile_input_errors_are_input_errors(tmp_path):
     with pytest.raises(PconvInputError, match="not UTF-8"):
         pconv_mlir.compile(str(path))
     assert os.listdir(tmp_path) == ["latin1.mlir"]
+
+
+def test_checkpoints_load_without_pickled_code():
+    """Every torch.load of a file a user may hand over (checkpoints, the demo's weights) passes
+    weights_only=True; only the peers' benchmark load their own artifacts in full."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "pconv_mlir"
+    unsafe = []
+    for path in root.rglob("*.py"):
+        if "peers" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" \
+                    and getattr(node.func.value, "id", None) == "torch":
+                kw = {k.arg: k.value for k in node.keywords}
+                if not (isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True):
+                    unsafe.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert unsafe == []
