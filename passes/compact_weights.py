@@ -37,7 +37,7 @@ from pconv_mlir.lowering import cost_model
 from pconv_mlir.lowering.plan import PAD_CHANNEL, Packed, pack_rows, rows_of_patterns, rows_of_weights
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, constant, discardable_attributes, erase_dead, ops_named
+from pconv_mlir.mlir.pass_infra import PconvPass, constant, discardable_attributes, erase_dead, ops_named, option
 
 
 def _blocks(k: int, block_size: int) -> list[np.ndarray]:
@@ -83,8 +83,10 @@ class CompactWeights(PconvPass):
     name: ClassVar[str] = "pconv-compact-weights"
     summary: ClassVar[str] = ("Pack pattern and 1x1 block conv weights per filter block with (channel, tap) "
                               "row tables (FKW)")
-    block_size: int = 0  # 0: the op's block_size, or the cost model's default without shared structure
-    min_mac_reduction: float = 0.0  # 0: the cost model's bar (2x for patterns, 1.25x for 1x1 blocks)
+    block_size: int = option(0, "filters per block (G); 0: the op's block_size, else the cost model's default",
+                             minimum=0)
+    min_mac_reduction: float = option(0.0, "pack a conv only if it cuts the MACs at least this many times; "
+                                      "0: the cost model's bar (2x for patterns, 1.25x for 1x1 blocks)", minimum=0)
 
     def _bar(self, kernel: tuple[int, int]) -> float:
         return self.min_mac_reduction or cost_model.min_mac_reduction(kernel)

@@ -34,7 +34,7 @@ from pconv_mlir.lowering import cost_model
 from pconv_mlir.lowering.plan import PAD_CHANNEL, pack_rows, unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, constant, erase_dead, ops_named
+from pconv_mlir.mlir.pass_infra import PconvPass, constant, erase_dead, ops_named, option
 
 
 def _live_rows(channels: np.ndarray, taps: np.ndarray, weights: np.ndarray) -> list[set[tuple[int, int]]]:
@@ -65,8 +65,8 @@ def merge_pairs(weights: np.ndarray, channels: np.ndarray, taps: np.ndarray):
 class EliminateRedundantLoads(PconvPass):
     name: ClassVar[str] = "pconv-eliminate-redundant-loads"
     summary: ClassVar[str] = "Merge filter blocks that gather the same input rows so each row is loaded once"
-    gather_cost: float = cost_model.GATHER_COST  # one gathered element costs this many MACs
-    max_block_size: int = cost_model.MAX_BLOCK_SIZE
+    gather_cost: float = option(cost_model.GATHER_COST, "cost of one gathered input element, in MACs", minimum=0)
+    max_block_size: int = option(cost_model.MAX_BLOCK_SIZE, "largest filter block a merge may build", minimum=1)
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)

@@ -57,6 +57,7 @@ from pconv_mlir.mlir.pass_infra import (
     erase_dead,
     install_functions,
     ops_named,
+    option,
     replace_with_call,
 )
 
@@ -237,7 +238,7 @@ class _Lowerer:
 class LowerToLinalg(PconvPass):
     name: ClassVar[str] = "pconv-lower-to-linalg"
     summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter block)"
-    force: bool = False  # pattern lowering even where the cost model predicts no gain over dense
+    force: bool = option(False, "pattern lowering even where the cost model predicts no gain over dense")
 
     def run(self, module: ir.Operation) -> None:
         lowerer = _Lowerer(module, self.force)

@@ -167,6 +167,8 @@ def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
         return f"{conv.name.removeprefix('linalg.')} is not covered by pattern convs (2-D NCHW, groups 1 or depthwise)"
     depthwise = conv.name == "linalg.depthwise_conv_2d_nchw_chw"
     x, w = conv.operands[0], conv.operands[1]
+    if not all(ir.RankedTensorType(v.type).has_static_shape for v in (x, w, conv.results[0])):
+        return "dynamic shapes (pattern convs are built for static ones)"
     wtype = ir.RankedTensorType(w.type)
     if not isinstance(wtype.element_type, ir.F32Type):
         return f"weights are {wtype.element_type}, pattern convs cover f32"

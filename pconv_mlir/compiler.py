@@ -18,27 +18,12 @@ from typing import Any
 from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
 from pconv_mlir.mlir.ir import MLIRError, ir
+from pconv_mlir.mlir.pipeline import cleanup_pipeline, pconv_pipeline  # noqa: F401 - re-exported
 
-
-def pconv_pipeline(layout: str = "nchw") -> str:
-    """The pconv passes for a target whose convolutions run in ``layout`` (``Target.layout``)."""
-    passes = ["pconv-raise-pattern-conv", "pconv-reorder-kernels", "pconv-compact-weights",
-              "pconv-eliminate-redundant-loads"]
-    if layout == "nhwc":
-        passes.append("pconv-convert-to-nhwc")
-    return ",".join(passes + ["pconv-lower-to-linalg"])
-
-
+# The compile pipeline is defined once, in pconv_mlir.mlir.pipeline (named there: pconv-opt runs
+# it as `-p pconv-pipeline{layout=...},pconv-cleanup{own-dense-convs=...}`).
 PCONV_PIPELINE = pconv_pipeline()
-CLEANUP_PIPELINE = "inline,symbol-dce,pconv-trim-conv-inputs,canonicalize,cse"
-# Targets whose IREE conv code is wrong on some shapes (Vulkan): pconv lowers the dense convs too.
-OWN_DENSE_CLEANUP_PIPELINE = ("inline,symbol-dce,pconv-trim-conv-inputs,pconv-im2col-dense-convs,inline,"
-                              "symbol-dce,canonicalize,cse")
-
-
-def cleanup_pipeline(own_dense_convs: bool) -> str:
-    """The pipeline between the pconv passes and iree-compile (``Target.im2col_dense_convs``)."""
-    return OWN_DENSE_CLEANUP_PIPELINE if own_dense_convs else CLEANUP_PIPELINE
+CLEANUP_PIPELINE = cleanup_pipeline(own_dense_convs=False)
 
 
 @dataclasses.dataclass
@@ -47,8 +32,8 @@ class ConvReport:
 
     index: int
     kind: str  # linalg op name of the imported conv
-    input_shape: list[int]
-    output_shape: list[int]
+    input_shape: list  # ints, "?" for a dynamic dim
+    output_shape: list
     lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
 
@@ -144,51 +129,86 @@ def _strip_tags(module: ir.Operation) -> None:
 
 
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
-                     own_dense_convs: bool = False, layout: str = "nchw") -> tuple[str, list[ConvReport]]:
+                     own_dense_convs: bool = False, layout: str = "nchw",
+                     trusted: bool = False) -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
-    the target's (``Target.layout``); "nhwc" runs the network channels-last."""
+    the target's (``Target.layout``); "nhwc" runs the network channels-last. ``trusted``: the
+    text is torch-mlir's own output, parsed without the crash check of untrusted input
+    (:mod:`pconv_mlir.mlir.parsing`)."""
     from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, load_pconv_dialect
-    from pconv_mlir.mlir.constants import ResourceTable
+    from pconv_mlir.mlir.constants import ResourceTable, check_resource_sizes
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.mlir.pass_infra import ops_named
-    from pconv_mlir.mlir.pipeline import build_pass_manager
     from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, OTHER_CONV_OPS, analyze
 
     with ir.Context() as ctx:
         load_pconv_dialect(ctx)
         try:
-            module = parse_module(mlir_text)
+            module = parse_module(mlir_text, trusted=trusted)
         except ParseRejected as rejected:
             d = rejected.diagnostic
             raise PconvCompileError(f"the input is not valid MLIR: {d.line}:{d.column}: {d.message}") from None
         except MLIRError as err:
             raise PconvCompileError("the input is not valid MLIR", str(err)) from None
         resources = ResourceTable(module.operation)
+        try:  # a short blob would be read past its end: NaNs or garbage, exit 0
+            check_resource_sizes(module.operation, resources)
+        except ValueError as err:
+            raise PconvCompileError(f"the input is not valid: {err}") from None
         report = {}
         i64 = ir.IntegerType.get_signless(64)
         for i, conv in enumerate(ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS)):
             why = "dense build requested" if dense else analyze(conv, resources)
-            report[i] = ConvReport(i, conv.name, ir.RankedTensorType(conv.operands[0].type).shape,
-                                   ir.RankedTensorType(conv.results[0].type).shape,
+            report[i] = ConvReport(i, conv.name, _shape(conv.operands[0].type), _shape(conv.results[0].type),
                                    f"dense ({why})" if isinstance(why, str) else why.kind)
             conv.attributes[CONV_INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
             for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
-                try:
-                    build_pass_manager(flag, ctx).run(module.operation)
-                except MLIRError as err:
-                    raise PconvCompileError(f"pass {flag} failed", str(err)) from None
+                _run_with_repro(flag, module, ctx, dump_dir, number)
                 if dump_dir:
                     _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
             _collect_lowerings(module.operation, report)
         _strip_tags(module.operation)
-        build_pass_manager(cleanup_pipeline(own_dense_convs and not dense), ctx).run(module.operation)
+        _run_with_repro(cleanup_pipeline(own_dense_convs and not dense), module, ctx, dump_dir, 99)
         text = str(module)
         if dump_dir:
             _dump(dump_dir, "99-cleanup.mlir", text)
         return text, [report[i] for i in sorted(report)]
+
+
+def _shape(t: ir.Type) -> list:
+    """A tensor type's dims, "?" for a dynamic one (not ShapedType's -2^63 marker)."""
+    return ["?" if ir.ShapedType.is_dynamic_size(d) else d for d in ir.RankedTensorType(t).shape]
+
+
+def _run_with_repro(pipeline: str, module: ir.Module, ctx: ir.Context, dump_dir: str | None, number: int) -> None:
+    """Run ``pipeline`` on ``module``. When it fails, the IR it started from goes to a file
+    (in ``dump_dir``, else a new temporary folder) and the error names the ``pconv-opt``
+    command that reproduces the failure (as torch-mlir's run_pipeline_with_repro_report does)."""
+    import shlex
+    import tempfile
+
+    from pconv_mlir.mlir.pipeline import build_pass_manager
+
+    pm = build_pass_manager(pipeline, ctx)
+    before = module.operation.clone()  # cheap: resource blobs are shared, not copied
+    try:
+        pm.run(module.operation)
+    except Exception as err:
+        name = f"repro-{number:02d}-{pipeline.split(',')[0].split('{')[0]}.mlir"
+        try:
+            folder = dump_dir or tempfile.mkdtemp(prefix="pconv-repro-")
+            _dump(folder, name, str(before))
+            how = f"reproduce: pconv-opt -p {shlex.quote(pipeline)} {shlex.quote(str(Path(folder) / name))}"
+        except Exception as write_err:  # noqa: BLE001 - the pass failure is what to report
+            how = f"no reproducer written: {write_err}"
+        if isinstance(err, MLIRError):
+            raise PconvCompileError(f"pass {pipeline} failed ({how})", str(err)) from None
+        raise RuntimeError(f"pass {pipeline} raised {type(err).__name__}: {err} ({how})") from err
+    finally:
+        before.erase()
 
 
 def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
@@ -207,19 +227,23 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
+    trusted = False
     if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
         try:
-            text = Path(model_or_mlir).read_text()
+            text = Path(model_or_mlir).read_text(encoding="utf-8")
         except OSError as err:
-            raise PconvInputError(f"cannot read {model_or_mlir}: {err}") from None
+            raise PconvInputError(f"cannot read {model_or_mlir}: {err.strerror or err}") from None
+        except UnicodeDecodeError as err:
+            raise PconvInputError(f"cannot read {model_or_mlir}: not UTF-8 text (byte at offset {err.start})") from None
     elif isinstance(model_or_mlir, str):
         text = model_or_mlir
     else:
         if example_inputs is None:
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
+        trusted = True  # torch-mlir printed it
     t = get_target(target)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
-                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout)
+                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout, trusted=trusted)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
     compiled.save(args.output, args.report)
     for r in compiled.report:
-        print(f"conv {r.index}: {r.kind} {r.input_shape} -> {r.output_shape}: {r.lowering}")
+        shapes = [f"[{', '.join(map(str, dims))}]" for dims in (r.input_shape, r.output_shape)]  # '?': dynamic
+        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}")
     print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
     return 0

@@ -210,3 +210,20 @@ func.func @pointwise_scattered(%x: tensor<1x8x8x8xf32>) -> tensor<1x4x8x8xf32> {
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x8x8x8xf32>, tensor<4x8x1x1xf32>) outs(%init : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
   return %y : tensor<1x4x8x8xf32>
 }
+
+// -----
+
+// Must not fire: a dynamic batch (pattern convs are built for static shapes); the conv stays dense.
+// CHECK-LABEL: func.func @dynamic_batch
+// CHECK-NOT: pconv.conv2d
+// CHECK: linalg.conv_2d_nchw_fchw
+func.func @dynamic_batch(%x: tensor<?x2x6x6xf32>) -> tensor<?x4x4x4xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x2x6x6xf32>
+  %w = arith.constant dense<[[[[0.0, 4.0, 0.0], [5.0, 7.0, 8.0], [0.0, 0.0, 0.0]], [[1.0, 2.0, 0.0], [0.0, 7.0, 0.0], [0.0, 8.0, 0.0]]], [[[0.0, 2.0, 0.0], [3.0, 7.0, 4.0], [0.0, 0.0, 0.0]], [[3.0, 7.0, 0.0], [0.0, 3.0, 0.0], [0.0, 4.0, 0.0]]], [[[0.0, 6.0, 0.0], [5.0, 1.0, 1.0], [0.0, 0.0, 0.0]], [[7.0, 7.0, 0.0], [0.0, 7.0, 0.0], [0.0, 5.0, 0.0]]], [[[0.0, 7.0, 0.0], [3.0, 4.0, 7.0], [0.0, 0.0, 0.0]], [[1.0, 3.0, 0.0], [0.0, 1.0, 0.0], [0.0, 4.0, 0.0]]]]> : tensor<4x2x3x3xf32>
+  %e = tensor.empty(%n) : tensor<?x4x4x4xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<?x2x6x6xf32>, tensor<4x2x3x3xf32>) outs(%init : tensor<?x4x4x4xf32>) -> tensor<?x4x4x4xf32>
+  return %y : tensor<?x4x4x4xf32>
+}
