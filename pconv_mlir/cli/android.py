@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
                    help="input (.npy), in order; repeat for several")
     b.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     b.add_argument("--device", "-d", default=None, choices=DEVICES,
-                   help="device run.sh uses by default (default: the module's: vulkan for Vulkan targets, else local-task)")
+                   help="device run.sh uses by default (default: the module's: vulkan for Vulkan, else local-task)")
     b.add_argument("--function", "-f", default="main")
     b.add_argument("--allow-nonfinite", action="store_true", help="bundle inputs holding Inf/NaN (see `pconv run`)")
     g = b.add_mutually_exclusive_group()

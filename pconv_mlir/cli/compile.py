@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
                                           "torch.export.save), linalg-on-tensors .mlir with constant weights (as\n"
                                           "torch-mlir emits it; `pconv import` writes one), or a model saved by\n"
                                           "`pconv prune` (.pt).",
-                              epilog="targets:\n" + "\n".join(f"  {t.name:24} {t.description}" for t in TARGETS.values()),
+                              epilog="targets:\n" + "\n".join(f"  {t.name:24} {t.description}"
+                                                                for t in TARGETS.values()),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help=".pt2 (torch.export.save), .mlir, or a pruned model saved by pconv prune (.pt)")
     p.add_argument("--target", default="llvm-cpu", metavar="TARGET",

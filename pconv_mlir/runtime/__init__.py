@@ -32,7 +32,6 @@ _EXPORTS = {
     "load_module": "module",
     "check_finite": "module",
     "read_vmfb": "module",
-    "module_info": "module_info",
     "bench": "timing",
     "bench_vmfb": "timing",
 }

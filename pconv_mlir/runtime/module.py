@@ -274,7 +274,7 @@ def load_module(
     if device is not None and device not in DEVICES:
         raise PconvRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     info = module_info(data)
-    device = resolve_device(info, device, src)
+    device = resolve_device(info, device, src if src != "<bytes>" else "the module")
     hal_device = get_device(device, threads)
     config = rt.Config(device=hal_device)
     try:
