@@ -346,7 +346,8 @@ def _phone_device(vmfb: bytes, src: str, device: str | None) -> str:
 
     info = module_info(vmfb)
     if info.cpu_archs - {"arm_64"}:
-        raise PconvInputError(f"{src}: compiled for {info.what}, which a phone cannot run: compile it with "
+        raise PconvInputError(f"{src}: compiled for {info.what} ({info.archs} code), which a phone cannot run: "
+                              "compile it with "
                               "--target arm64-android (or a vulkan-* target) for the bundle")
     if info.vulkan and device not in (None, "vulkan"):
         raise PconvInputError(f"{src}: compiled for {info.what}, which runs on the vulkan device, not {device}")

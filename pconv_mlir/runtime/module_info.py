@@ -54,8 +54,12 @@ class ModuleInfo:
             return f"target {self.target}"
         if self.vulkan:
             return "Vulkan (SPIR-V) code"
-        archs = ", ".join(sorted(_ARCH_WORDS.get(a, a) for a in self.cpu_archs))
-        return f"{archs} CPU code" if archs else "no device code"
+        return f"{self.archs} CPU code" if self.cpu_archs else "no device code"
+
+    @property
+    def archs(self) -> str:
+        """Its CPU code's architectures in the usual words ("x86-64", "aarch64")."""
+        return ", ".join(sorted(_ARCH_WORDS.get(a, a) for a in self.cpu_archs))
 
     def default_device(self) -> str:
         """The device that runs the module: ``vulkan`` for Vulkan code, else ``local-task``."""
@@ -90,10 +94,10 @@ def resolve_device(info: ModuleInfo, device: str | None, src: str) -> str:
     """``device`` (None: the module's own, :meth:`ModuleInfo.default_device`), after checking
     that it can run the module; PconvInputError in one line otherwise."""
     if info.cpu_archs and host_arch() not in info.cpu_archs:
-        arch = ", ".join(sorted(_ARCH_WORDS.get(a, a) for a in info.cpu_archs))
+        here = _ARCH_WORDS.get(host_arch(), host_arch())
         raise PconvInputError(
-            f"{src}: compiled for {info.what} ({arch} code), which this {_ARCH_WORDS.get(host_arch(), host_arch())} "
-            "machine cannot run: run it on the phone (`pconv android bundle`), or compile for llvm-cpu to run here")
+            f"{src}: compiled for {info.what} ({info.archs} code), which this {here} machine cannot run: "
+            "run it on the phone (`pconv android bundle`), or compile for llvm-cpu to run here")
     if device is None:
         return info.default_device()
     if info.vulkan and device != "vulkan":
