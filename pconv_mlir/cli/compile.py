@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input])
     check_output_dir("--dump-ir", args.dump_ir)
     source, example = args.input, None
+    if args.input_shape is not None and not args.input.endswith(".pt"):  # a .pt2 or .mlir fixes its own shape
+        raise PconvInputError("--input-shape applies to a pruned model (.pt) only; a .pt2 or .mlir has its shape")
     if args.input.endswith(".pt"):
         source, example = _load_pruned(args.input, args.input_shape)
     elif not args.input.endswith((".mlir", ".pt2")):
