@@ -148,6 +148,9 @@ def import_model(model, example_inputs: Sequence | None) -> str:
     if isinstance(example_inputs, torch.Tensor):  # one input given bare: iterating it would split its batch
         example_inputs = [example_inputs]
     exported = isinstance(model, ExportedProgram)
+    if not exported and not isinstance(model, torch.nn.Module):
+        raise PconvInputError(f"expected an nn.Module, a torch.export ExportedProgram, a .pt2/.mlir path or MLIR "
+                              f"text, got {type(model).__name__}")
     modes = {} if exported else {m: m.training for m in model.modules()}  # restored after: the user's model
     try:
         with _IMPORT_LOCK, torch.no_grad(), warnings.catch_warnings():
