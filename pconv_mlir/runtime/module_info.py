@@ -17,7 +17,7 @@ import platform
 import re
 from dataclasses import dataclass
 
-from pconv_mlir.errors import PconvInputError
+from pconv_mlir.errors import PconvRuntimeError
 
 __all__ = ["TARGET_KEY", "ModuleInfo", "module_info", "resolve_device", "host_arch"]
 
@@ -92,18 +92,18 @@ def module_info(data: bytes) -> ModuleInfo:
 
 def resolve_device(info: ModuleInfo, device: str | None, src: str) -> str:
     """``device`` (None: the module's own, :meth:`ModuleInfo.default_device`), after checking
-    that it can run the module; PconvInputError in one line otherwise."""
+    that it can run the module; PconvRuntimeError (one line) otherwise."""
     if info.cpu_archs and host_arch() not in info.cpu_archs:
         here = _ARCH_WORDS.get(host_arch(), host_arch())
-        raise PconvInputError(
+        raise PconvRuntimeError(
             f"{src}: compiled for {info.what} ({info.archs} code), which this {here} machine cannot run: "
             "run it on the phone (`pconv android bundle`), or compile for llvm-cpu to run here")
     if device is None:
         return info.default_device()
     if info.vulkan and device != "vulkan":
-        raise PconvInputError(f"{src}: compiled for {info.what}, which runs on the vulkan device, not {device} "
+        raise PconvRuntimeError(f"{src}: compiled for {info.what}, which runs on the vulkan device, not {device} "
                               "(leave the device out to follow the module)")
     if info.cpu_archs and not info.vulkan and device == "vulkan":
-        raise PconvInputError(f"{src}: compiled for {info.what}, which runs on local-task or local-sync, not vulkan "
+        raise PconvRuntimeError(f"{src}: compiled for {info.what}, which runs on local-task or local-sync, not vulkan "
                               "(leave the device out to follow the module)")
     return device

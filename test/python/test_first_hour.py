@@ -51,11 +51,11 @@ def test_target_recorded_and_device_follows(add_modules):
     assert module_info(cpu).default_device() == "local-task" and module_info(vk).default_device() == "vulkan"
     assert load_module(cpu).device == "local-task"
     assert load_module(cpu, device="local-sync").device == "local-sync"  # an override still works
-    with pytest.raises(PconvInputError, match="runs on the vulkan device, not local-task"):
+    with pytest.raises(PconvRuntimeError, match="runs on the vulkan device, not local-task"):
         load_module(vk, device="local-task")
-    with pytest.raises(PconvInputError, match="runs on local-task or local-sync, not vulkan"):
+    with pytest.raises(PconvRuntimeError, match="runs on local-task or local-sync, not vulkan"):
         load_module(cpu, device="vulkan")
-    with pytest.raises(PconvInputError, match="aarch64 code.*cannot run"):
+    with pytest.raises(PconvRuntimeError, match="aarch64 code.*cannot run"):
         load_module(paths["arm64-android"])
     # a module compiled elsewhere (no recorded target): its executables' format decides
     foreign = module_info(compile_mlir(ADD_MLIR, "vulkan-lavapipe"))
