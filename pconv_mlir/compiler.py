@@ -152,25 +152,27 @@ def import_model(model, example_inputs: Sequence | None) -> str:
         raise PconvInputError(f"expected an nn.Module, a torch.export ExportedProgram, a .pt2/.mlir path or MLIR "
                               f"text, got {type(model).__name__}")
     modes = {} if exported else {m: m.training for m in model.modules()}  # restored after: the user's model
-    try:
-        with _IMPORT_LOCK, torch.no_grad(), warnings.catch_warnings():
-            # torch.export's own deprecation noise, printed on every import; nothing a user can act on
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-                                    category=FutureWarning)
-            if not exported:
-                model.eval()
-            module = fx.export_and_import(model, *([] if exported else example_inputs),
-                                          output_type="linalg-on-tensors", func_name="main")
-    except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        hint = ""
-        if re.search(r"expected \d+D input \(got \d+D input\)", first):
-            hint = " (example inputs need the batch dimension: x.unsqueeze(0) for one image)"
-        raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
-                                f"{type(err).__name__}: {first}{hint}") from None
-    finally:
-        for m, training in modes.items():
-            m.training = training
+    # The modes are restored under the lock: another thread's import of the same model traces in eval mode.
+    with _IMPORT_LOCK:
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # torch.export's own deprecation noise, printed on every import; nothing a user can act on
+                warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                        category=FutureWarning)
+                if not exported:
+                    model.eval()
+                module = fx.export_and_import(model, *([] if exported else example_inputs),
+                                              output_type="linalg-on-tensors", func_name="main")
+        except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            hint = ""
+            if re.search(r"expected \d+D input \(got \d+D input\)", first):
+                hint = " (example inputs need the batch dimension: x.unsqueeze(0) for one image)"
+            raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
+                                    f"{type(err).__name__}: {first}{hint}") from None
+        finally:
+            for m, training in modes.items():
+                m.training = training
     return str(module)
 
 
