@@ -62,7 +62,7 @@ def _load_pruned(path: str, shape: str | None):
     try:  # a file that is not a pruned model, or metadata that does not match the weights
         model, meta = load_pruned(path)
     except (ValueError, OSError) as err:
-        if "Weights only load failed" in str(err):  # needs a full unpickler: a torch.save(model) file
+        if "Unsupported global" in str(err):  # pickled classes: a torch.save(model) file, never unpickled
             from pconv_mlir.frontend import pickled_model_help
 
             raise PconvInputError(pickled_model_help(path)) from None
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input.endswith(".pt"):
         source, example = _load_pruned(args.input, args.input_shape)
     elif not args.input.endswith((".mlir", ".pt2")):
-        raise PconvInputError(f"{args.input}: expected a .pt2 (torch.export.save), a .mlir file or a pruned "
+        raise PconvInputError(f"{args.input}: expected a .mlir file, a .pt2 (torch.export.save) or a pruned "
                               "model saved by pconv prune (.pt)")
     compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
     compiled.save(args.output, args.report)
