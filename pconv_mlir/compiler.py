@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
 from pconv_mlir.mlir.ir import MLIRError, ir
@@ -53,7 +51,7 @@ class ConvReport:
     kind: str  # linalg op name of the imported conv
     input_shape: list[int]
     output_shape: list[int]
-    lowering: str  # "pattern (...)" or "dense (reason)"
+    lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
 
 
@@ -176,33 +174,21 @@ def import_model(model, example_inputs: Sequence | None) -> str:
     return str(module)
 
 
-INDEX_ATTR = "pconv.conv_index"  # tags each imported conv; passes carry it to what replaces it
-
-
-def _storage(op: ir.Operation, resources) -> dict:
-    """Weight storage of a packed conv: dense fp32, bare non-zeros, packed form (+ tables)."""
-    from pconv_mlir.mlir.constants import constant_array
-
-    packed = constant_array(op.operands[1], resources)
-    k = ir.RankedTensorType(op.results[0].type).shape[1]
-    c = ir.RankedTensorType(op.operands[0].type).shape[1]
-    tables = sum(ir.RankedTensorType(op.attributes[n].type).shape[0]
-                 * ir.RankedTensorType(op.attributes[n].type).shape[1] for n in ("row_channels", "row_taps"))
-    return {"dense_bytes": k * c * 9 * 4, "nonzero_bytes": int(np.count_nonzero(packed)) * 4,
-            "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
-
-
 def _collect_lowerings(module: ir.Operation, report: dict) -> None:
-    """What the passes recorded: a lowered pconv op's call says how it was lowered (and why);
-    a conv never raised keeps its reason and gains the form its layout pass chose."""
-    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
+    """What the passes recorded: a lowered pconv op's call says how it was lowered (and why)
+    and, when packed, its weight storage; a conv never raised keeps its reason and gains the
+    form its layout pass chose."""
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, STORAGE_ATTR
 
     def visit(op):
         attrs = op.attributes
-        if INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
-            entry = report[ir.IntegerAttr(attrs[INDEX_ATTR]).value]
+        if CONV_INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
+            entry = report[ir.IntegerAttr(attrs[CONV_INDEX_ATTR]).value]
             how = ir.StringAttr(attrs[LOWERING_ATTR]).value
             entry.lowering = how if op.name == "func.call" else f"{entry.lowering}, {how}"
+            if STORAGE_ATTR in attrs:
+                facts = ir.DictAttr(attrs[STORAGE_ATTR])
+                entry.storage = {facts[i].name: ir.IntegerAttr(facts[i].attr).value for i in range(len(facts))}
         return ir.WalkResult.ADVANCE
 
     module.walk(visit)
@@ -211,7 +197,7 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
 def _strip_tags(module: ir.Operation) -> None:
     """IREE need not see pconv's bookkeeping attributes (tile hints stay: the handoff to IREE,
     :func:`pconv_mlir.targets.compile_mlir`, turns them into its own or drops them)."""
-    from pconv_mlir.passes.lower_to_linalg import TILES_ATTR
+    from pconv_mlir.dialects.pconv import TILES_ATTR
 
     def visit(op):
         attrs = op.attributes
@@ -249,7 +235,7 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
     the target's (``Target.layout``); "nhwc" runs the network channels-last. ``target``: a
     name recorded in the module (:func:`_record_target`)."""
-    from pconv_mlir.dialects.pconv import load_pconv_dialect
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.mlir.pass_infra import ops_named
@@ -272,13 +258,10 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
             why = "dense build requested" if dense else analyze(conv, resources)
             report[i] = ConvReport(i, conv.name, ir.RankedTensorType(conv.operands[0].type).shape,
                                    ir.RankedTensorType(conv.results[0].type).shape,
-                                   f"dense ({why})" if isinstance(why, str) else "pattern")
-            conv.attributes[INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
+                                   f"dense ({why})" if isinstance(why, str) else why.kind)
+            conv.attributes[CONV_INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
             for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
-                if flag == "pconv-lower-to-linalg":
-                    for op in ops_named(module.operation, "pconv.packed_conv2d"):
-                        report[ir.IntegerAttr(op.attributes[INDEX_ATTR]).value].storage = _storage(op, resources)
                 try:
                     build_pass_manager(flag, ctx).run(module.operation)
                 except MLIRError as err:
