@@ -64,7 +64,7 @@ def run_one(model_name: str, g: int, keep: float, size: int, target: str) -> dic
     t0 = time.perf_counter()
     compiled = pconv_mlir.compile(model, [x], target=target)
     compile_s = time.perf_counter() - t0
-    got = load_module(compiled.vmfb, device="local-sync").run(x.numpy())[0]
+    got = load_module(compiled.vmfb, device="local-sync").run(x.numpy())
     err = rel_err(got, want)
     pointwise = [r for r in compiled.report if _is_1x1(r.lowering)]
     lowered = [r for r in pointwise if r.lowering.startswith("blocks")]

@@ -26,7 +26,7 @@ class _IreeRunner(Runner):
         if self._mod is None:
             with open(self.artifact, "rb") as f:
                 self._mod = load_module(f.read(), device="local-sync")
-        return np.asarray(self._mod.run(x)[0])
+        return np.asarray(self._mod.run(x))
 
     def time_ms(self, x, threads, min_time=0.2):
         from pconv_mlir.runtime import bench_vmfb

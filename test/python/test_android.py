@@ -50,7 +50,7 @@ def net(tmp_path_factory):
     host.write_bytes(compile_mlir(mlir, "llvm-cpu"))
     xs = d / "x.npy"
     np.save(xs, x.numpy())
-    (y_host,) = load_module(host, device="local-sync").run(x.numpy())
+    y_host = load_module(host, device="local-sync").run(x.numpy())
     return dict(dir=d, arm=arm, host=host, x=xs, y_host=y_host)
 
 

@@ -76,6 +76,6 @@ def test_compile_cli_and_report(tmp_path):
     assert (tmp_path / "ir" / "01-pconv-raise-pattern-conv.mlir").is_file()
     from pconv_mlir.runtime import load_module
 
-    got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())[0]
+    got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())
     with torch.no_grad():
         assert rel_err(got, net(x).numpy()) <= TOLERANCE

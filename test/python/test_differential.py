@@ -325,7 +325,7 @@ def check_network(cases: list[Case], target: str = "llvm-cpu", pipeline: str = "
         want = [y.numpy() for y in net(*xs)]
     vmfb, lowering = compile_with(net, xs, target, pipeline)
     module = load_module(vmfb, device=device or ("vulkan" if target.startswith("vulkan") else "local-sync"))
-    got = module.run(*[x.numpy() for x in xs])
+    got = module.run_all(*[x.numpy() for x in xs])
     if pipeline != "compile":
         return [BranchResult(i, case, rel_err(g, w), lowering if i == 0 else [])
                 for i, (case, g, w) in enumerate(zip(cases, got, want))]
@@ -477,7 +477,7 @@ def test_vulkan_single_pixel_uniform_bias(pipeline):
     with torch.no_grad():
         want = net(x).numpy()
     vmfb, _ = compile_with(net, [x], "vulkan-lavapipe", pipeline)
-    got = load_module(vmfb, device="vulkan").run(x.numpy())[0]
+    got = load_module(vmfb, device="vulkan").run(x.numpy())
     assert rel_err(got, want) <= TOLERANCE
 
 
@@ -513,7 +513,7 @@ def test_iree_own_spirv_conv_still_wrong():
     with torch.no_grad():
         want = net(*xs)[0].numpy()
     compiled = pconv_mlir.compile(net, xs, target="vulkan-lavapipe", dense=True)
-    got = load_module(compiled.vmfb, device="vulkan").run(*[x.numpy() for x in xs])[0]
+    got = load_module(compiled.vmfb, device="vulkan").run(*[x.numpy() for x in xs])
     assert rel_err(got, want) <= TOLERANCE
 
 
