@@ -251,6 +251,20 @@ def _create(cls, result_type, operands, attributes: dict, at: ir.Operation):
     return cls.of(op)
 
 
+def _of(cls, op):
+    """``Op.of(op)``: ``op`` (an ir.Operation or OpView of this op) viewed as ``Op``. One
+    function shared by the op classes (nanobind types take a single base, so no mixin)."""
+    op = op.operation if isinstance(op, ir.OpView) else op
+    if op.name != cls.OPERATION_NAME:
+        raise TypeError(f"expected {cls.OPERATION_NAME}, got {op.name}")
+    view = op.opview
+    if isinstance(view, cls):
+        return view
+    view = cls.__new__(cls)  # the generated __init__ builds a new op: view this one instead
+    ir.OpView.__init__(view, op)
+    return view
+
+
 class _Conv(Pconv.Operation):
     """What every pconv conv has: the NCHW input, the geometry, and ``block_size`` (G, the
     consecutive filters known to share their rows; 1: no shared structure). ``padding`` is
@@ -263,20 +277,7 @@ class _Conv(Pconv.Operation):
     groups: ir.IntegerAttr
     block_size: ir.IntegerAttr
 
-    @classmethod
-    def of(cls, op):
-        """``op`` (an ir.Operation or OpView of this op) viewed as ``cls``."""
-        op = op.operation if isinstance(op, ir.OpView) else op
-        if op.name != cls.OPERATION_NAME:
-            raise TypeError(f"expected {cls.OPERATION_NAME}, got {op.name}")
-        return op.opview if isinstance(op.opview, cls) else cls._view(op)
-
-    @classmethod
-    def _view(cls, op):
-        view = cls.__new__(cls)
-        ir.OpView.__init__(view, op)
-        return view
-
+    of = classmethod(_of)
     @property
     def geometry(self) -> Geometry:
         a = self.operation.attributes
@@ -456,8 +457,7 @@ class PermuteChannelsOp(Pconv.Operation, name="permute_channels"):
 
     verify_invariants = _verified(_check_permute_channels)
 
-    of = classmethod(_Conv.of.__func__)
-    _view = classmethod(_Conv._view.__func__)
+    of = classmethod(_of)
 
     @classmethod
     def build(cls, value: ir.Value, permutation, after: ir.Operation):

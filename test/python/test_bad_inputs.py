@@ -223,7 +223,7 @@ def test_unsupported_layers_stay_dense_with_a_reason():
     _, report = run_pconv_passes(import_model(net, [x]))
     lowering = [r.lowering for r in report]
     assert lowering[0].startswith("dense (kernel is 5x5"), lowering
-    assert lowering[1].startswith("dense (kernel is 1x1"), lowering
+    assert lowering[1].startswith("dense (1x1: weights are dense"), lowering  # no block connectivity
     assert lowering[2].startswith("dense (weights are not pattern-sparse"), lowering
 
 
