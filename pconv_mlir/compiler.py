@@ -66,14 +66,16 @@ class CompiledModel:
     device: str = "local-task"
     _loaded: Any = dataclasses.field(default=None, repr=False)
 
-    def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False):
+    def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False,
+            cpu_affinity=None):
         """Outputs for ``inputs``; Inf/NaN inputs are refused unless ``allow_nonfinite``
-        (:func:`pconv_mlir.runtime.check_finite` says why)."""
+        (:func:`pconv_mlir.runtime.check_finite` says why). ``threads`` / ``cpu_affinity``
+        (CPU ids): local-task's workers (:mod:`pconv_mlir.runtime.topology`)."""
         from pconv_mlir.runtime import load_module
 
         if self._loaded is None or device not in (None, self.device):
             self.device = device or self.device
-            self._loaded = load_module(self.vmfb, device=self.device, threads=threads)
+            self._loaded = load_module(self.vmfb, device=self.device, threads=threads, cpu_affinity=cpu_affinity)
         outputs = self._loaded.run(*inputs, allow_nonfinite=allow_nonfinite)
         return outputs[0] if len(outputs) == 1 else outputs
 

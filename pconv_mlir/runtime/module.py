@@ -243,6 +243,7 @@ def load_module(
     parameters: str | os.PathLike | None = None,
     parameter_scope: str = "model",
     sha256: str | None = None,
+    cpu_affinity=None,
 ) -> LoadedModule:
     """Loads a compiled module.
 
@@ -250,6 +251,8 @@ def load_module(
       vmfb: the module's bytes, or a path to a .vmfb file.
       device: ``local-task``, ``local-sync`` or ``vulkan``.
       threads: worker threads for ``local-task`` (see :mod:`pconv_mlir.runtime.device`).
+      cpu_affinity: CPU ids (``[0, 1]`` or ``"0-1"``) to pin ``local-task``'s workers to, one
+        worker per CPU (:mod:`pconv_mlir.runtime.topology`).
       parameters: optional .irpa parameter archive; its parameters are served
         under ``parameter_scope`` (the scope of ``#flow.parameter.named``).
       sha256: the module's expected SHA-256 (hex); see :func:`read_vmfb` for what is checked.
@@ -257,7 +260,7 @@ def load_module(
     import iree.runtime as rt
 
     data, src = read_vmfb(vmfb, sha256)
-    hal_device = get_device(device, threads)
+    hal_device = get_device(device, threads, cpu_affinity)
     config = rt.Config(device=hal_device)
     try:
         vm_module = rt.VmModule.copy_buffer(config.vm_instance, data)
