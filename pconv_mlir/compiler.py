@@ -53,6 +53,7 @@ class ConvReport:
     output_shape: list[int]
     lowering: str  # "pattern (...)" or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
+    tuning: dict | None = None  # tuned convs: the choice, predicted and measured ms (pconv_mlir.tuning)
 
 
 @dataclasses.dataclass
@@ -160,11 +161,13 @@ def _strip_tags(module: ir.Operation) -> None:
 
 
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
-                     own_dense_convs: bool = False, layout: str = "nchw") -> tuple[str, list[ConvReport]]:
+                     own_dense_convs: bool = False, layout: str = "nchw",
+                     before_lowering=None) -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
-    the target's (``Target.layout``); "nhwc" runs the network channels-last."""
+    the target's (``Target.layout``); "nhwc" runs the network channels-last. ``before_lowering``:
+    called on the module just before ``pconv-lower-to-linalg`` (tuning: :mod:`pconv_mlir.tuning`)."""
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
@@ -195,6 +198,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                 if flag == "pconv-lower-to-linalg":
                     for op in ops_named(module.operation, "pconv.packed_conv2d"):
                         report[ir.IntegerAttr(op.attributes[INDEX_ATTR]).value].storage = _storage(op, resources)
+                    if before_lowering is not None:
+                        before_lowering(module.operation)
                 try:
                     build_pass_manager(flag, ctx).run(module.operation)
                 except MLIRError as err:
@@ -219,10 +224,12 @@ def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
 
 
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
-            dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = ()) -> CompiledModel:
+            dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = (),
+            tuning=None) -> CompiledModel:
     """Compile a pruned ``nn.Module`` (with ``example_inputs``) or linalg MLIR (text or a
     ``.mlir`` path) for ``target`` (see :mod:`pconv_mlir.targets`). ``dense=True`` skips the
-    pconv passes: IREE's own dense compile with the best dense flags, for comparison."""
+    pconv passes: IREE's own dense compile with the best dense flags, for comparison.
+    ``tuning``: a tuning file from ``pconv tune`` (path or its dict; :mod:`pconv_mlir.tuning`)."""
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
@@ -238,7 +245,14 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
     t = get_target(target)
+    tuned = None
+    if tuning is not None and not dense:
+        from pconv_mlir.tuning.apply import TuningApplier
+
+        tuned = TuningApplier(tuning, t.name)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
-                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout)
+                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout, before_lowering=tuned)
+    if tuned is not None:
+        tuned.annotate(report)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)
