@@ -233,6 +233,12 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
+    t = get_target(target)
+    tuned = None
+    if tuning is not None and not dense:  # a bad tuning file fails before the (long) import
+        from pconv_mlir.tuning.apply import TuningApplier
+
+        tuned = TuningApplier(tuning, t.name)
     if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
         try:
             text = Path(model_or_mlir).read_text()
@@ -244,12 +250,6 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
         if example_inputs is None:
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
-    t = get_target(target)
-    tuned = None
-    if tuning is not None and not dense:
-        from pconv_mlir.tuning.apply import TuningApplier
-
-        tuned = TuningApplier(tuning, t.name)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
                                        own_dense_convs=t.im2col_dense_convs, layout=t.layout, before_lowering=tuned)
     if tuned is not None:

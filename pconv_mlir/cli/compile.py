@@ -24,6 +24,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dump-ir", metavar="DIR", help="keep each stage's IR in DIR")
     p.add_argument("--dense", action="store_true", help="skip the pconv passes (IREE's dense compile, best flags)")
     p.add_argument("--input-shape", help="for a .pt model: N,C,H,W of the example input (default from the model)")
+    p.add_argument("--tuning", metavar="FILE.json", help="per-conv lowerings measured by `pconv tune`")
     p.set_defaults(handler=run)
 
 
@@ -64,20 +65,31 @@ def _load_pruned(path: str, shape: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     import pconv_mlir
     from pconv_mlir.fileio import check_output_dir, check_output_paths
+    from pconv_mlir.tuning.tuning_file import PconvTuningWarning
 
     # Before any work: a bad output path must not cost a whole compile.
-    check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input])
+    check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input, args.tuning])
     check_output_dir("--dump-ir", args.dump_ir)
     source, example = args.input, None
     if args.input.endswith(".pt"):
         source, example = _load_pruned(args.input, args.input_shape)
     elif not args.input.endswith(".mlir"):
         raise PconvInputError(f"{args.input}: expected a .mlir file or a saved pruned model (.pt)")
-    compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
+    with warnings.catch_warnings(record=True) as caught:  # a stale tuning file: one line, not a warning dump
+        warnings.simplefilter("always", PconvTuningWarning)
+        compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir,
+                                      tuning=args.tuning)
+    for w in caught:
+        print(f"pconv compile: warning: {w.message}", file=sys.stderr)
     compiled.save(args.output, args.report)
     for r in compiled.report:
-        print(f"conv {r.index}: {r.kind} {r.input_shape} -> {r.output_shape}: {r.lowering}")
+        tuned = (f" [predicted {r.tuning['predicted_ms']:.3f} ms, measured {r.tuning['measured_ms']:.3f} ms]"
+                 if r.tuning else "")
+        print(f"conv {r.index}: {r.kind} {r.input_shape} -> {r.output_shape}: {r.lowering}{tuned}")
     print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
     return 0

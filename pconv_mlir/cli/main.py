@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "pconv_mlir.cli.prune",
     "pconv_mlir.cli.compile",
     "pconv_mlir.cli.runtime",
+    "pconv_mlir.cli.tune",
     "pconv_mlir.cli.android",
 )
 TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

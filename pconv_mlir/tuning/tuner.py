@@ -166,5 +166,5 @@ def _tune_layer(layer: Layer, target, timer, groups, budget_s: float, margin: fl
     i = min(range(len(cands)), key=times.__getitem__)
     win = cands[i].name if times[i] <= base_ms * (1 - margin) else base
     return {"target": target.name, "layer": layer.describe(), "margin": margin,
-            "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "candidates": records, "untuned": base, "winner": win}
