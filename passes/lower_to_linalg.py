@@ -178,7 +178,7 @@ class _Lowerer:
             how = f"dense ({why})"
         if layout == "nhwc":
             how += ", NHWC"
-        if tuned:
+        if tuned and tuned[0] != "dense":  # a tuned dense conv says so in its reason
             how += ", tuned" + (" tiles" if tuned[1] is not None else "")
         self._install(lowered.mlir)
         args = [nhwc_input if layout == "nhwc" else op.operands[0]] + [constant(op, a) for a in lowered.constants]
