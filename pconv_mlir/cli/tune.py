@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--budget", type=float, default=None, help="seconds of timing per candidate and layer (default 0.3)")
     p.add_argument("--margin", type=float, default=None,
                    help="how much faster (fraction) a candidate must be to replace the untuned choice (default 0.08)")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="what to time on this host: process CPU time (default; robust to other jobs) or wall time")
     p.add_argument("--fresh", action="store_true", help="measure every layer again (ignore the output file)")
     p.add_argument("--input-shape", help="for a .pt model: N,C,H,W of the example input (default from the model)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                       candidates=[c for c in args.candidates.split(",") if c],
                       budget_s=tuner.BUDGET_S if args.budget is None else args.budget,
                       margin=tuner.MARGIN if args.margin is None else args.margin,
-                      progress=not args.quiet, reuse=not args.fresh)
+                      progress=not args.quiet, reuse=not args.fresh, clock=args.clock)
     run_ = data["last_run"]
     switched = sum(e["winner"] != e["untuned"] for e in data["entries"].values() if e["target"] == args.target)
     gain = [tuning_file.untuned(e)["measured_ms"] - tuning_file.winner(e)["measured_ms"]

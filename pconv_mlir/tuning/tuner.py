@@ -61,7 +61,7 @@ def model_layers(model_or_mlir, example_inputs, target) -> list[Layer]:
     return []  # no pconv pass ran: nothing to tune
 
 
-def _timer(target, device: str | None, threads, cpu_affinity, serial):
+def _timer(target, device: str | None, threads, cpu_affinity, serial, clock: str = "cpu"):
     from pconv_mlir.errors import PconvRuntimeError
 
     if device is None:
@@ -75,7 +75,7 @@ def _timer(target, device: str | None, threads, cpu_affinity, serial):
     if not target.runs_on_host:
         raise PconvRuntimeError(f"{target.name} modules do not run on this host: tune it on the device "
                                 "(--device adb) or pick a host target")
-    return measure.LocalTimer(device, threads, cpu_affinity)
+    return measure.LocalTimer(device, threads, cpu_affinity, clock=clock)
 
 
 class Progress:
@@ -104,12 +104,14 @@ class Progress:
 def tune(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
          output: str | os.PathLike | None = None, device: str | None = None, threads: int | None = None,
          cpu_affinity=None, serial: str | None = None, candidates: Sequence[str] = measure.GROUPS,
-         budget_s: float = BUDGET_S, margin: float = MARGIN, progress: bool = True, reuse: bool = True) -> dict:
+         budget_s: float = BUDGET_S, margin: float = MARGIN, progress: bool = True, reuse: bool = True,
+         clock: str = "cpu") -> dict:
     """Tune ``model_or_mlir`` (an ``nn.Module`` with ``example_inputs``, or linalg MLIR) for
     ``target`` and return the tuning file's contents; written atomically to ``output`` if given
     (and its entries reused when ``reuse``). ``device``: where to measure (default: the target's
     runtime device here; ``"adb"`` for a phone); ``candidates``: groups of
-    :data:`pconv_mlir.tuning.measure.GROUPS`."""
+    :data:`pconv_mlir.tuning.measure.GROUPS`; ``clock``: "cpu" (process CPU time, robust to a
+    loaded machine) or "wall" (:class:`pconv_mlir.tuning.measure.LocalTimer`)."""
     from pconv_mlir.fileio import check_output_paths
     from pconv_mlir.targets import get_target
 
@@ -124,7 +126,9 @@ def tune(model_or_mlir, example_inputs: Sequence | None = None, target: str = "l
     data = tuning_file.empty()
     if output is not None and reuse and Path(output).exists():
         data = tuning_file.load_tuning(output)  # a bad file is an error, not silently overwritten
-    timer = _timer(t, device, threads, cpu_affinity, serial)
+    if clock not in ("cpu", "wall"):
+        raise PconvInputError(f"clock must be cpu or wall, got {clock!r}")
+    timer = _timer(t, device, threads, cpu_affinity, serial, clock)
     where = timer.describe()
 
     layers = model_layers(model_or_mlir, example_inputs, t)
@@ -135,7 +139,7 @@ def tune(model_or_mlir, example_inputs: Sequence | None = None, target: str = "l
     reused = 0
     for key, layer in unique.items():
         old = data["entries"].get(key)
-        if old is not None and old.get("device") == where["device"] and old.get("threads") == where["threads"]:
+        if old is not None and all(old.get(k) == v for k, v in where.items()):  # same device, threads, clock
             reused += 1
             bar.step(f"{layer.short()}: cached, {old['winner']}")
             continue
