@@ -37,7 +37,6 @@ def bench_model(name: str, group_size: int, tune_threads: int, threads: list[int
     import pconv_mlir
     from pconv_mlir.compiler import import_model
     from pconv_mlir.peers.bench import INPUTS, build
-    from pconv_mlir.runtime import bench_vmfb
     from pconv_mlir.tuning import tuning_file
 
     model = build(name, "pruned", group_size=group_size)
@@ -81,13 +80,35 @@ def bench_model(name: str, group_size: int, tune_threads: int, threads: list[int
     rec["times"] = {}
     for t in threads:
         samples = {b: [] for b in paths}
+        cpu = {b: [] for b in paths}
         for _ in range(rounds):  # interleaved: the machine's load moves between rounds
             for b, p in paths.items():
-                samples[b].append(bench_vmfb(p, xpath, t, reps=3, min_time=0.2))
+                real_ms, cpu_ms = _bench(p, xpath, t)
+                samples[b].append(real_ms)
+                cpu[b].append(cpu_ms)
         med = {b: statistics.median(s) for b, s in samples.items()}
         rec["times"][str(t)] = {**{f"{b}_ms": round(m, 2) for b, m in med.items()},
                                 "gain": round(med["untuned"] / med["tuned"], 3)}
+        if t == 1:  # local-sync runs in the calling thread: its CPU time is the model's, whatever the load
+            cmed = {b: statistics.median(s) for b, s in cpu.items()}
+            rec["times"][str(t)].update({f"{b}_cpu_ms": round(m, 2) for b, m in cmed.items()})
+            rec["times"][str(t)]["cpu_gain"] = round(cmed["untuned"] / cmed["tuned"], 3)
     return rec
+
+
+def _bench(vmfb: str, x: str, threads: int) -> tuple[float, float]:
+    """(real, CPU) median ms of iree-benchmark-module (as pconv_mlir.runtime.bench_vmfb, plus CPU time)."""
+    import subprocess
+
+    exe = os.path.join(os.path.dirname(sys.executable), "iree-benchmark-module")
+    cmd = [exe, f"--module={vmfb}", "--function=main", f"--input=@{x}", "--benchmark_repetitions=3",
+           "--benchmark_min_time=0.2s", "--benchmark_format=json", "--benchmark_report_aggregates_only=true"]
+    cmd += ["--device=local-sync"] if threads == 1 else ["--device=local-task",
+                                                         f"--task_topology_max_group_count={threads}"]
+    data = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    b = next(b for b in data["benchmarks"] if b.get("aggregate_name") == "median")
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ms")]
+    return b["real_time"] * scale, b["cpu_time"] * scale
 
 
 def markdown(data: dict) -> str:
@@ -96,16 +117,21 @@ def markdown(data: dict) -> str:
              "The machine was loaded (2 cores shared with other agents' jobs) during these runs: times are "
              "inflated and noisy; the tuner's margin (a candidate must be "
              f"{int(data['margin'] * 100)}% faster to replace the untuned choice) and the interleaved medians are "
-             "there for that. Tuning measured at `--threads` = tune threads; whole models timed with "
-             "iree-benchmark-module (`local-sync` at 1 thread), medians of interleaved rounds.", "",
+             "there for that. Layers are tuned in process CPU time at the tune threads (`pconv tune --clock cpu`, "
+             "the default); whole models are timed with iree-benchmark-module, medians of interleaved rounds: "
+             "wall time, and at 1 thread (`local-sync`, the calling thread does the work) also CPU time, the "
+             "figure the load disturbs least.", "",
              "| model | G | convs (distinct) | tune s (first / cached) | switched | sum of per-layer gains ms | "
-             "threads | untuned ms | tuned ms | gain | rel err untuned / tuned |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "threads | untuned ms | tuned ms | gain (wall) | untuned / tuned CPU ms | gain (CPU) | "
+             "rel err untuned / tuned |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["results"]:
         for t, tm in r["times"].items():
+            cpu = (f"{tm['untuned_cpu_ms']:.2f} / {tm['tuned_cpu_ms']:.2f} | {tm['cpu_gain']:.3f}x"
+                   if "cpu_gain" in tm else "- | -")
             lines.append(f"| {r['model']} | {r['G']} | {r['convs']} ({r['distinct']}) | {r['tune_first_s']:.0f} / "
                          f"{r['tune_cached_s']:.0f} | {len(r['switched'])} | {r['layer_gain_ms']:.3f} | {t} | "
-                         f"{tm['untuned_ms']:.2f} | {tm['tuned_ms']:.2f} | {tm['gain']:.3f}x | "
+                         f"{tm['untuned_ms']:.2f} | {tm['tuned_ms']:.2f} | {tm['gain']:.3f}x | {cpu} | "
                          f"{r['rel_err']['untuned']:.1e} / {r['rel_err']['tuned']:.1e} |")
     lines += ["", "Switched layers (untuned -> winner, measured ms at the tune threads):", ""]
     for r in data["results"]:
