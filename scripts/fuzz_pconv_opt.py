@@ -24,6 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pconv_mlir.fileio import atomic_write  # noqa: E402
+from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.testing.fuzz import FAILURE_KINDS, Case, WorkerPool, fuzz, load_corpus  # noqa: E402
 
 
@@ -42,17 +44,36 @@ def _replay(path: str, timeout: float) -> int:
     return 1 if bad else 0
 
 
+def _markdown(r: dict) -> str:
+    """A short human summary of the JSON result (written next to it)."""
+    rows = "\n".join(f"| {m} | {sum(k.values())} | {k.get('ok', 0)} | {k.get('diagnostic', 0)} | "
+                     f"{sum(v for kind, v in k.items() if kind in FAILURE_KINDS)} |"
+                     for m, k in sorted(r["by_mutator"].items()))
+    return (f"# pconv-opt fuzz\n\n`{r['command']}` at commit {r['commit']}, {r['date']} ({r['seconds']:.0f} s).\n\n"
+            f"{r['count']} mutated inputs (of {r['count_requested']} requested): "
+            f"{r['outcomes'].get('ok', 0)} exit 0, {r['outcomes'].get('diagnostic', 0)} "
+            f"exit 1 with a diagnostic, of which {r['parser_crashes_refused']} were inputs that crash MLIR's parser, "
+            f"caught in the parsing child and refused with a located error. Failures (tracebacks, internal errors, "
+            f"crashes, hangs, bad exit codes, missing diagnostics): {sum(r['failures_by_kind'].values())} "
+            f"({r['failures_by_kind']}).\n\n"
+            f"| mutator (inputs may have several) | inputs | exit 0 | diagnostic | failures |\n|---|---|---|---|---|\n"
+            f"{rows}\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per input before it counts as a hang")
+    ap.add_argument("--max-seconds", type=float, help="stop starting new inputs after this long (the result "
+                    "records how many ran)")
     ap.add_argument("-o", "--output", default=str(REPO / "results" / "fuzz_pconv_opt.json"))
     ap.add_argument("--replay", metavar="JSON", help="rerun the failures stored in a previous result file")
     args = ap.parse_args(argv)
     if args.replay:
         return _replay(args.replay, args.timeout)
 
+    commit = repo_commit()  # the code under test, read before the run
     corpus = load_corpus()
     step = max(1, args.count // 20)
 
@@ -63,14 +84,17 @@ def main(argv=None) -> int:
         if summary.count % step == 0:
             print(f"{summary.count}/{args.count}: {summary.outcomes}", flush=True)
 
-    summary = fuzz(args.count, seed=args.seed, timeout=args.timeout, progress=progress)
+    summary = fuzz(args.count, seed=args.seed, timeout=args.timeout, progress=progress, max_seconds=args.max_seconds)
     result = {
         "tool": "pconv-opt",
+        "command": " ".join(["scripts/fuzz_pconv_opt.py", *(argv if argv is not None else sys.argv[1:])]),
+        "commit": commit,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "seed": args.seed,
         "timeout_s_per_input": args.timeout,
         "corpus": {"seeds": len(corpus), "files": sorted({s.name.split("#")[0] for s in corpus})},
+        "count_requested": args.count,
         "count": summary.count,
         "passed": summary.passed,
         "outcomes": summary.outcomes,
@@ -78,6 +102,7 @@ def main(argv=None) -> int:
         "tracebacks": summary.outcomes.get("traceback", 0) + summary.outcomes.get("internal-error", 0),
         "crashes": summary.outcomes.get("crash", 0),
         "hangs": summary.outcomes.get("hang", 0),
+        "parser_crashes_refused": summary.refused_crashes,
         "by_mutator": summary.by_mutator,
         "worker_restarts": summary.worker_restarts,
         "seconds": round(summary.seconds, 1),
@@ -85,7 +110,8 @@ def main(argv=None) -> int:
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write(out, json.dumps(result, indent=1) + "\n")
+    atomic_write(out.with_suffix(".md"), _markdown(result))
     print(f"{summary.count} inputs in {summary.seconds:.0f} s: {summary.outcomes}; "
           f"failures {summary.failure_counts()} -> {out}")
     return 0 if summary.passed else 1

@@ -46,6 +46,39 @@ class ResourceTable:
         return self._load().get(name)
 
 
+def check_resource_sizes(module_op: ir.Operation, resources: ResourceTable) -> None:
+    """Raise ValueError naming the first ``dense_resource`` attribute whose blob is missing or
+    not exactly as long as its tensor type: MLIR accepts such a module, and the compiled code
+    would read past the blob's end (NaNs, garbage) with no error."""
+    problems: list[str] = []
+
+    def visit(op):  # an exception cannot leave a walk callback: the first problem is kept
+        attrs = op.attributes
+        for i in range(len(attrs)):
+            attr = attrs[i].attr
+            if isinstance(attr, ir.DenseElementsAttr) or not isinstance(attr.type, ir.RankedTensorType):
+                continue
+            match = _RESOURCE_NAME.match(str(attr))
+            ttype = ir.RankedTensorType(attr.type)
+            dtype = numpy_dtype(str(ttype.element_type))
+            if match is None or dtype is None or not ttype.has_static_shape:
+                continue
+            want = int(np.prod(ttype.shape)) * np.dtype(dtype).itemsize
+            blob = resources.get(match.group(1))
+            if blob is None or len(blob) != want:
+                have = "no data" if blob is None else f"{len(blob)} bytes"
+                where = re.search(r":(\d+:\d+)\)", str(op.location))
+                prefix = f"{where.group(1)}: " if where else ""
+                problems.append(f"{prefix}resource '{match.group(1)}' holds {have}, its type {ttype} needs {want} "
+                                "bytes")
+                return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module_op.walk(visit)
+    if problems:
+        raise ValueError(problems[0])
+
+
 def constant_array(value: ir.Value, resources: ResourceTable) -> np.ndarray | None:
     """The numpy value of ``value`` when it is defined by an ``arith.constant`` tensor."""
     owner = value.owner

@@ -1,7 +1,8 @@
 """What every pconv pass shares: options, failure reporting, registration in a PassManager.
 
 A pconv pass is a dataclass whose fields are its options (``pconv-x{opt=3}`` on the
-command line) with a class-level ``name`` (its flag) and ``summary``. ``run`` gets the
+command line), each declared with :func:`option` (default, help text that ``pconv-opt --help``
+shows, bounds), with a class-level ``name`` (its flag) and ``summary``. ``run`` gets the
 top-level module operation and raises :class:`PassFailure` to fail with a located error.
 Python passes are not in MLIR's registry, so pipelines are parsed by
 :mod:`pconv_mlir.mlir.pipeline`, which adds these passes and upstream ones to one PassManager.
@@ -10,7 +11,10 @@ Python passes are not in MLIR's registry, so pipelines are parsed by
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
+
+import numpy as np
 
 from pconv_mlir.mlir.ir import PassManager, ir
 
@@ -27,19 +31,36 @@ class PassOptionError(ValueError):
     """A pass option that the pass does not have, or whose value does not parse."""
 
 
-def _convert(field: dataclasses.Field, text: str) -> Any:
+def option(default: Any, help: str, minimum: float | None = None, maximum: float | None = None) -> Any:
+    """A pass option: a dataclass field with its ``help`` text and the closed range
+    [``minimum``, ``maximum``] its value must lie in (floats must also be finite)."""
+    return dataclasses.field(default=default, metadata={"help": help, "minimum": minimum, "maximum": maximum})
+
+
+def _kind(field: dataclasses.Field) -> type:
     named = {"int": int, "float": float, "bool": bool, "str": str}
-    kind = field.type if isinstance(field.type, type) else named.get(str(field.type), str)
+    return field.type if isinstance(field.type, type) else named.get(str(field.type), str)
+
+
+def _convert(field: dataclasses.Field, text: str) -> Any:
+    flag, kind = field.name.replace("_", "-"), _kind(field)
     if kind is bool:
         if text.lower() in ("1", "true"):
             return True
         if text.lower() in ("0", "false"):
             return False
-        raise PassOptionError(f"option '{field.name}' expects true or false, got '{text}'")
+        raise PassOptionError(f"option '{flag}' expects true or false, got '{text}'")
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
-        raise PassOptionError(f"option '{field.name}' expects {kind.__name__}, got '{text}'") from None
+        raise PassOptionError(f"option '{flag}' expects {kind.__name__}, got '{text}'") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PassOptionError(f"option '{flag}' expects a finite number, got '{text}'")
+    low, high = field.metadata.get("minimum"), field.metadata.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
+        raise PassOptionError(f"option '{flag}' must be {bounds}, got '{text}'")
+    return value
 
 
 @dataclasses.dataclass
@@ -62,8 +83,13 @@ class PconvPass:
         return cls(**kwargs)
 
     @classmethod
-    def option_help(cls) -> str:
-        return ", ".join(f"{f.name.replace('_', '-')}={f.default!r}" for f in dataclasses.fields(cls))
+    def option_help(cls) -> list[str]:
+        """One line per option: ``name=default  help``, for ``pconv-opt --help``."""
+        lines = []
+        for f in dataclasses.fields(cls):
+            default = str(f.default).lower() if isinstance(f.default, bool) else f.default
+            lines.append(f"{f.name.replace('_', '-')}={default}  {f.metadata.get('help', '')}".rstrip())
+        return lines
 
     def run(self, module: ir.Operation) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -103,6 +129,17 @@ def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
 
     root.walk(visit)
     return found
+
+
+def constant(at: ir.Operation, array: np.ndarray) -> ir.Value:
+    """A new ``arith.constant`` holding ``array``, inserted before ``at``."""
+    from pconv_mlir.mlir.constants import dense_attr
+    from pconv_mlir.mlir.dtypes import mlir_element_type
+
+    array = np.ascontiguousarray(array)
+    with ir.InsertionPoint(at), at.location:
+        t = ir.RankedTensorType.get(list(array.shape), ir.Type.parse(mlir_element_type(array.dtype)))
+        return ir.Operation.create("arith.constant", results=[t], attributes={"value": dense_attr(array)}).result
 
 
 def install_functions(module: ir.Operation, text: str) -> None:

@@ -7,7 +7,9 @@ many mutated inputs without paying the tool's start-up per input:
 - :func:`load_corpus` takes the ``.mlir`` files under ``test/`` (whole and split on
   ``// -----``) together with the pipelines their RUN lines use;
 - :func:`mutate` applies 1-3 random edits (byte flips, truncation, swapped tokens, changed
-  numbers/attribute values/types, deleted or duplicated lines, inserted tokens);
+  numbers/attribute values/types, deleted or duplicated lines, inserted tokens, and edits aimed
+  at the parser's crashes: line breaks inside lists, repeated lists, integers at the i64
+  limits, nesting up to 50,000 deep);
 - :class:`WorkerPool` runs ``pconv_mlir.tools.pconv_opt.main(argv)`` in a worker
   subprocess (``python -m pconv_mlir.testing.fuzz --worker``) that handles many inputs, watched by
   the parent with a per-input timeout; a worker that dies (a C++ abort or segfault in
@@ -52,7 +54,7 @@ BASE_PIPELINES = (
     "pconv-lower-to-linalg",
     "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
     "pconv-eliminate-redundant-loads,pconv-lower-to-linalg,inline,canonicalize",
-    "pconv-raise-pattern-conv,pconv-compact-weights{group-size=4},pconv-eliminate-redundant-loads{gather-cost=1.0}",
+    "pconv-raise-pattern-conv,pconv-compact-weights{block-size=4},pconv-eliminate-redundant-loads{gather-cost=1.0}",
     "canonicalize,cse",
 )
 
@@ -217,7 +219,66 @@ def _insert_token(text: str, rng: random.Random) -> str:
     return text[:i] + rng.choice(_JUNK_TOKENS) + text[i:]
 
 
+# Aimed at the upstream parser's crashes (a list on the next line, a second low[/high[ list,
+# amounts at the i64 limits, deep nesting): what a text guard in front of the parser misses.
+_LIST = re.compile(r"(\b(?:low|high|dimensions\s*=\s*|permutation\s*=\s*|array<i64:\s*)\[?)([^\]\n>]*)([\]>])")
+_EXTREME_INTS = ("9223372036854775807", "-9223372036854775808", "-9223372036854775807", "9223372036854775808",
+                 "18446744073709551615", "2147483648", "-2147483649", "4611686018427387904",
+                 "100000000000000000000000000000")
+_DEEP = (100, 1000, 5000, 10000, 50000)
+
+
+def _break_list(text: str, rng: random.Random) -> str:
+    """A line break inside or in front of a bracketed list (valid MLIR: whitespace)."""
+    spots = [m.start() for m in re.finditer(r"\[|\]|,|\b(?:dimensions|permutation)\b", text)]
+    if not spots:
+        return text
+    i = rng.choice(spots)
+    return text[:i] + rng.choice(("\n", "\n      ", "\n// a comment\n")) + text[i:]
+
+
+def _repeat_list(text: str, rng: random.Random) -> str:
+    """A list written twice (``low[1] low[1]``, ``dimensions = [0] dimensions = [0]``), maybe changed."""
+    lists = list(_LIST.finditer(text))
+    if not lists:
+        return text
+    m = rng.choice(lists)
+    copy = m.group()
+    if rng.random() < 0.5:
+        copy = _NUMBER.sub(lambda _: rng.choice(_EXTREME_INTS + ("0", "-1", "1")), copy, count=1)
+    return text[:m.end()] + " " + copy + text[m.end():]
+
+
+def _extreme_int(text: str, rng: random.Random) -> str:
+    """An integer inside a list set to (or past) the i64 limits."""
+    lists = [m for m in _LIST.finditer(text) if _NUMBER.search(m.group(2))]
+    if not lists:
+        return _change_number(text, rng)
+    m = rng.choice(lists)
+    nums = list(_NUMBER.finditer(m.group(2)))
+    n = rng.choice(nums)
+    start = m.start(2) + n.start()
+    return text[:start] + rng.choice(_EXTREME_INTS) + text[m.start(2) + n.end():]
+
+
+def _deep_nesting(text: str, rng: random.Random) -> str:
+    """Attributes, types or parentheses nested hundreds to 50,000 deep."""
+    n = rng.choice(_DEEP)
+    what = rng.choice(("[" * n + "]" * n, "{a = " * n + "unit" + "}" * n, "tensor<" * n + "f32" + ">" * n,
+                       "(" * n + ")" * n, "loc(" * n + "unknown" + ")" * n, "[" * n))
+    attrs = list(_ATTR_VALUE.finditer(text))
+    if attrs and rng.random() < 0.5:
+        m = rng.choice(attrs)
+        return text[:m.start(2)] + what + text[m.end(2):]
+    i = rng.randrange(len(text) + 1)
+    return text[:i] + what + text[i:]
+
+
 TEXT_MUTATORS = {
+    "break-list": _break_list,
+    "repeat-list": _repeat_list,
+    "extreme-int": _extreme_int,
+    "deep-nesting": _deep_nesting,
     "swap-tokens": _swap_tokens,
     "change-number": _change_number,
     "change-type": _change_type,
@@ -429,6 +490,7 @@ class FuzzSummary:
     failures: list = field(default_factory=list)  # failing cases (inputs base64) with their output
     seconds: float = 0.0
     worker_restarts: int = 0
+    refused_crashes: int = 0  # diagnostics saying MLIR crashed in the parsing child (caught, no failure)
 
     def failure_counts(self) -> dict:
         return {k: self.outcomes.get(k, 0) for k in FAILURE_KINDS}
@@ -438,17 +500,22 @@ class FuzzSummary:
         return not any(self.failure_counts().values())
 
 
-def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_failures: int = 200) -> FuzzSummary:
-    """Run ``count`` mutated inputs through pconv-opt; see the module docstring."""
+def fuzz(count: int, seed: int = 0, timeout: float = 20.0, progress=None, keep_failures: int = 200,
+         max_seconds: float | None = None) -> FuzzSummary:
+    """Run ``count`` mutated inputs through pconv-opt (fewer when ``max_seconds`` run out: the
+    summary's ``count`` says how many); see the module docstring."""
     summary = FuzzSummary()
     pool = WorkerPool(timeout=timeout)
     t0 = time.perf_counter()
     try:
         for case in generate_cases(count, seed):
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
             result = pool.run(case)
             kind = result["kind"]
             summary.count += 1
             summary.outcomes[kind] = summary.outcomes.get(kind, 0) + 1
+            summary.refused_crashes += kind == "diagnostic" and "error: MLIR crashed" in result.get("stderr", "")
             for m in set(case.mutators):
                 summary.by_mutator.setdefault(m, {}).setdefault(kind, 0)
                 summary.by_mutator[m][kind] += 1

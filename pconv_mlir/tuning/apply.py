@@ -37,7 +37,7 @@ class TuningApplier:
         self.untuned_convs = 0
 
     def __call__(self, module) -> None:
-        from pconv_mlir.compiler import INDEX_ATTR
+        from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR as INDEX_ATTR
         from pconv_mlir.mlir.ir import ir
         from pconv_mlir.mlir.pass_infra import ops_named
 

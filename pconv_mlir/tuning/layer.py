@@ -18,7 +18,7 @@ import hashlib
 import numpy as np
 
 from pconv_mlir.lowering import ConvSpec, cost_model
-from pconv_mlir.lowering.plan import plan_from_packed, unpack
+from pconv_mlir.lowering.plan import plan_from_packed
 from pconv_mlir.lowering.rows import row_geometry
 
 PACKED_OP = "pconv.packed_conv2d"
@@ -38,6 +38,7 @@ class Layer:
     bias: np.ndarray
     group_size: int
     layout: str  # "nhwc" between the NHWC transposes, else "nchw"
+    dense: np.ndarray  # the dense (K, C, KH, KW) weights, for the dense candidate
 
     def structure_hash(self) -> str:
         h = hashlib.sha256()
@@ -63,7 +64,7 @@ class Layer:
         return f"{s.C}->{s.K}@{s.H}x{s.W}/s{s.stride[0]} G={self.group_size}"
 
     def dense_weight(self) -> np.ndarray:
-        return unpack(self.weight, self.row_channels, self.row_taps, self.spec.K, self.spec.C)
+        return self.dense
 
     def predicted_ms(self) -> dict[str, float]:
         """The cost model's times (ms) of the dense conv and of the pattern lowering."""
@@ -79,8 +80,7 @@ def layers_of(module, conv_index_attr: str) -> list[Layer]:
     from pconv_mlir.mlir.constants import ResourceTable, constant_array
     from pconv_mlir.mlir.ir import ir
     from pconv_mlir.mlir.pass_infra import ops_named
-    from pconv_mlir.mlir.pconv_ops import int_table
-    from pconv_mlir.passes.lower_to_linalg import nhwc_sandwich, spec_of
+    from pconv_mlir.passes.lower_to_linalg import nhwc_sandwich, spec_of, unpack_op, view
 
     resources = ResourceTable(module)
     found = []
@@ -88,8 +88,9 @@ def layers_of(module, conv_index_attr: str) -> list[Layer]:
         weight, bias = constant_array(op.operands[1], resources), constant_array(op.operands[2], resources)
         if weight is None or bias is None:
             continue  # the lowering refuses it anyway
+        conv = view(op)
         index = ir.IntegerAttr(op.attributes[conv_index_attr]).value if conv_index_attr in op.attributes else -1
-        found.append(Layer(index, spec_of(op), np.array(weight), int_table(op, "row_channels"),
-                           int_table(op, "row_taps"), np.array(bias), ir.IntegerAttr(op.attributes["group_size"]).value,
-                           "nhwc" if nhwc_sandwich(op)[0] is not None else "nchw"))
+        found.append(Layer(index, spec_of(op), np.array(weight), conv.channel_table, conv.tap_table, np.array(bias),
+                           conv.block, "nhwc" if nhwc_sandwich(op)[0] is not None else "nchw",
+                           unpack_op(op, np.array(weight))))
     return found

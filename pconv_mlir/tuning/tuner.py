@@ -36,7 +36,8 @@ class _Collected(Exception):
 
 def model_layers(model_or_mlir, example_inputs, target) -> list[Layer]:
     """The packed convs of a model compiled for ``target``, as the lowering pass would see them."""
-    from pconv_mlir.compiler import INDEX_ATTR, import_model, run_pconv_passes
+    from pconv_mlir.compiler import import_model, run_pconv_passes
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR as INDEX_ATTR
 
     if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
         try:

@@ -14,3 +14,11 @@ func.func @two_identical_adds(%a: f32) -> (f32, f32) {
   %1 = arith.addf %a, %a : f32
   return %0, %1 : f32, f32
 }
+
+// The compile pipeline by name: what `pconv compile` runs (pconv_mlir.mlir.pipeline), here on a
+// function with no convolutions (the passes' own lit tests cover convolutions).
+// RUN: pconv-opt %s -p "pconv-pipeline{layout=nhwc},pconv-cleanup" | filecheck %s --check-prefix=NAMED
+// RUN: pconv-opt %s -p "pconv-pipeline,pconv-cleanup{own-dense-convs=true}" | filecheck %s --check-prefix=NAMED
+// NAMED-LABEL: func.func @two_identical_adds
+// NAMED: arith.addf
+// NAMED-NOT: arith.addf
