@@ -75,6 +75,15 @@ def kernel_of(op) -> tuple[int, int]:
     return (1, 1) if isinstance(op, BlockConv2dOp) else (3, 3)
 
 
+def _tuned(op: ir.Operation) -> tuple[str, str | None] | None:
+    """The tuning file's choice for ``op`` (``pconv.tuned_lowering`` / ``pconv.tuned_tiles``), or None."""
+    a = op.attributes
+    if "pconv.tuned_lowering" not in a:
+        return None
+    tiles = ir.StringAttr(a["pconv.tuned_tiles"]).value if "pconv.tuned_tiles" in a else None
+    return ir.StringAttr(a["pconv.tuned_lowering"]).value, tiles
+
+
 def spec_of(op: ir.Operation) -> ConvSpec:
     conv = view(op)
     geo = conv.geometry
@@ -185,14 +194,18 @@ class _Lowerer:
         nhwc_input, nhwc_output = nhwc_sandwich(op)
         layout = "nhwc" if nhwc_input is not None else "nchw"
         depthwise = spec.groups > 1 and spec.Cg == 1
+        tuned = _tuned(op)  # pconv_mlir.tuning.apply: (lowering, tiles or None) measured fastest, or None
         try:
             if layout == "nhwc" and depthwise:
                 raise PatternConvRefused("a depthwise conv channels-last is memory-bound: IREE's dense NHWC "
                                          "depthwise beats the 4-tap pattern kernel (10x at 144@56)")
-            hints = f'{{{TILES_ATTR} = "{cost_model.cpu_gemm_tiles(block_size)}"}}'
+            if tuned and tuned[0] == "dense":
+                raise PatternConvRefused("tuned: dense measured fastest")
+            tiles = tuned[1] if tuned and tuned[1] is not None else cost_model.cpu_gemm_tiles(block_size)
+            hints = f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else ""
             if isinstance(conv, PackedConv2dOp):
-                lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table,
-                                           bias, name, force=self.force, layout=layout, matmul_attrs=hints)
+                lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table, bias, name,
+                                           force=self.force or bool(tuned), layout=layout, matmul_attrs=hints)
             else:
                 lowered = emit_pattern_conv(spec, weight, bias, block_size, name, force=self.force, layout=layout,
                                             matmul_attrs=hints)
@@ -208,6 +221,8 @@ class _Lowerer:
             how = f"dense ({why})"
         if layout == "nhwc":
             how += ", NHWC"
+        if tuned and tuned[0] != "dense":  # a tuned dense conv says so in its reason
+            how += ", tuned" + (" tiles" if tuned[1] is not None else "")
         facts = {STORAGE_ATTR: storage_facts(op, weight)} if isinstance(conv, PackedConv2dOp) else {}
         self._install(lowered.mlir)
         args = [nhwc_input if layout == "nhwc" else op.operands[0]] + [constant(op, a) for a in lowered.constants]

@@ -1,7 +1,7 @@
 """pconv-mlir: compile PCONV pattern-pruned CNNs with MLIR and IREE."""
 
 __version__ = "0.1.0"
-__all__ = ["compile", "load", "CompiledModel", "__version__"]
+__all__ = ["compile", "load", "CompiledModel", "tune", "__version__"]
 
 
 def __getattr__(name):
@@ -10,4 +10,8 @@ def __getattr__(name):
         from pconv_mlir import compiler
 
         return getattr(compiler, name)
+    if name == "tune":
+        from pconv_mlir.tuning.tuner import tune
+
+        return tune
     raise AttributeError(f"module 'pconv_mlir' has no attribute {name!r}")

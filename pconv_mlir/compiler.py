@@ -38,6 +38,7 @@ class ConvReport:
     output_shape: list
     lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
+    tuning: dict | None = None  # tuned convs: the choice, predicted and measured ms (pconv_mlir.tuning)
 
 
 @dataclasses.dataclass(repr=False)
@@ -59,19 +60,21 @@ class CompiledModel:
         return (f"CompiledModel(target={self.target!r}, {len(self.report)} convs: {pattern} pattern, "
                 f"{len(self.report) - pattern} dense, module {len(self.vmfb):,} bytes{loaded})")
 
-    def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False):
+    def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False,
+            cpu_affinity=None):
         """Outputs for ``inputs``: one numpy array, or a list for several outputs. Inf/NaN inputs
         are refused unless ``allow_nonfinite`` (:func:`pconv_mlir.runtime.check_finite` says why).
         The module is loaded on the first call; a later ``device`` or ``threads`` that differs
         from the loaded one loads it again, or raises PconvRuntimeError where that cannot be
-        done in this process (IREE fixes the local-task thread count once per process)."""
+        done in this process (IREE fixes the local-task thread count once per process).
+        ``cpu_affinity`` (CPU ids): pins local-task's workers (:mod:`pconv_mlir.runtime.topology`)."""
         from pconv_mlir.runtime import load_module
 
         loaded = self._loaded
         if (loaded is None or device not in (None, loaded.device)
-                or (threads is not None and threads != loaded.threads)):
+                or (threads is not None and threads != loaded.threads) or cpu_affinity is not None):
             want = device or self.device or (loaded.device if loaded is not None else None)
-            self._loaded = load_module(self.vmfb, device=want, threads=threads)
+            self._loaded = load_module(self.vmfb, device=want, threads=threads, cpu_affinity=cpu_affinity)
             self.device = self._loaded.device
         return self._loaded.run(*inputs, allow_nonfinite=allow_nonfinite)
 
@@ -214,14 +217,16 @@ def _record_target(module: ir.Operation, target: str) -> None:
 
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
                      own_dense_convs: bool = False, layout: str = "nchw",
-                     trusted: bool = False, target: str | None = None) -> tuple[str, list[ConvReport]]:
+                     trusted: bool = False, target: str | None = None,
+                     before_lowering=None) -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
     the target's (``Target.layout``); "nhwc" runs the network channels-last. ``trusted``: the
     text is torch-mlir's own output, parsed without the crash check of untrusted input
     (:mod:`pconv_mlir.mlir.parsing`). ``target``: a name recorded in the module
-    (:func:`_record_target`)."""
+    (:func:`_record_target`). ``before_lowering``: called on the module just before
+    ``pconv-lower-to-linalg`` (tuning: :mod:`pconv_mlir.tuning`)."""
     from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable, check_resource_sizes
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
@@ -251,6 +256,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
             conv.attributes[CONV_INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
             for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
+                if flag == "pconv-lower-to-linalg" and before_lowering is not None:
+                    before_lowering(module.operation)
                 _run_with_repro(flag, module, ctx, dump_dir, number)
                 if dump_dir:
                     _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
@@ -307,14 +314,22 @@ def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
 
 
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
-            dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = ()) -> CompiledModel:
+            dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = (),
+            tuning=None) -> CompiledModel:
     """Compile a pruned ``nn.Module`` (with ``example_inputs``: a list of tensors, or one
     tensor), a ``torch.export`` ExportedProgram (or its ``.pt2`` file) or linalg MLIR (text or a
     ``.mlir`` path) for ``target`` (see :mod:`pconv_mlir.targets`). ``dense=True`` skips the
-    pconv passes: IREE's own dense compile with the best dense flags, for comparison."""
+    pconv passes: IREE's own dense compile with the best dense flags, for comparison.
+    ``tuning``: a tuning file from ``pconv tune`` (path or its dict; :mod:`pconv_mlir.tuning`)."""
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
+    t = get_target(target)
+    tuned = None
+    if tuning is not None and not dense:  # a bad tuning file fails before the (long) import
+        from pconv_mlir.tuning.apply import TuningApplier
+
+        tuned = TuningApplier(tuning, t.name)
     trusted = False
     path = str(model_or_mlir) if isinstance(model_or_mlir, (str, os.PathLike)) else ""
     if path.endswith(".mlir"):
@@ -336,9 +351,10 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
         trusted = True  # torch-mlir printed it
-    t = get_target(target)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
                                        own_dense_convs=t.im2col_dense_convs, layout=t.layout, trusted=trusted,
-                                       target=t.name)
+                                       target=t.name, before_lowering=tuned)
+    if tuned is not None:
+        tuned.annotate(report)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

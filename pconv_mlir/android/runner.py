@@ -30,7 +30,8 @@ from pconv_mlir.android.bundler import (
 )
 from pconv_mlir.errors import PconvInputError, PconvRuntimeError
 from pconv_mlir.numerics import TOLERANCE, rel_err
-from pconv_mlir.runtime.device import DEVICES, check_thread_count
+from pconv_mlir.runtime.device import DEVICES
+from pconv_mlir.runtime.topology import check_affinity, topology_flags
 
 __all__ = [
     "QEMU",
@@ -96,17 +97,21 @@ def _checked_bundle(bundle_dir: str | os.PathLike) -> tuple[Path, dict]:
 
 
 def _check_run_options(device: str | None, timeout: float, tolerance: float = 0.0, threads: int | None = None,
-                       repeats: int = 1) -> None:
-    """The options of a run or benchmark, before the bundle is looked at."""
+                       repeats: int = 1, cpu_affinity=None) -> list[str]:
+    """The options of a run or benchmark, before the bundle is looked at; returns the task
+    topology flags for ``threads`` / ``cpu_affinity`` (the phone's CPU ids: checked for form only)."""
     if device is not None and device not in DEVICES:
         raise PconvInputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if not (math.isfinite(timeout) and timeout > 0):
         raise PconvInputError(f"timeout must be a finite number of seconds > 0, got {timeout}")
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise PconvInputError(f"tolerance must be a finite number >= 0, got {tolerance}")
-    check_thread_count(threads)
+    cpus = check_affinity(cpu_affinity, threads, local=False)
     if repeats < 1:
         raise PconvInputError(f"repeats must be >= 1, got {repeats}")
+    if (threads is not None or cpus) and device not in (None, "local-task"):
+        raise PconvInputError(f"threads and CPU affinity apply to the local-task device only, not {device!r}")
+    return topology_flags(threads, cpus)
 
 
 def _collect(d: Path, meta: dict, stdout: str, tolerance: float) -> BundleResult:
@@ -146,9 +151,12 @@ def run_emulated(
     timeout: float = 300,
     tolerance: float = TOLERANCE,
     extra_flags: Sequence[str] = (),
+    threads: int | None = None,
+    cpu_affinity=None,
 ) -> BundleResult:
     """Runs the bundle's run.sh under qemu-aarch64-static on this host."""
-    _check_run_options(device, timeout, tolerance)
+    extra_flags = [*_check_run_options(device, timeout, tolerance, threads, cpu_affinity=cpu_affinity),
+                   *extra_flags]
     d, meta = _checked_bundle(bundle_dir)
     env = _emulated_env(device)
     for n in meta["outputs"]:  # plain names (load_bundle), so this stays inside the bundle
@@ -170,22 +178,20 @@ def bench_emulated(
     threads: int | None = None,
     repeats: int = 5,
     timeout: float = 600,
+    cpu_affinity=None,
 ) -> str:
     """Runs bench.sh under qemu (timings are of the emulator, not a phone)."""
-    _check_run_options(device, timeout, threads=threads, repeats=repeats)
+    topology = _check_run_options(device, timeout, threads=threads, repeats=repeats, cpu_affinity=cpu_affinity)
     d, _ = _checked_bundle(bundle_dir)
-    flags = _bench_flags(threads, repeats)
+    flags = _bench_flags(topology, repeats)
     r = run_tool(["sh", str(d / "bench.sh"), *flags], timeout, "emulated benchmark", env=_emulated_env(device))
     if r.returncode != 0:
         raise PconvRuntimeError(f"emulated benchmark failed (exit {r.returncode}):\n{tail(r.stderr + r.stdout)}")
     return r.stdout
 
 
-def _bench_flags(threads: int | None, repeats: int) -> list[str]:
-    flags = [f"--benchmark_repetitions={repeats}", "--benchmark_report_aggregates_only=true"]
-    if threads is not None:
-        flags.append(f"--task_topology_group_count={threads}")
-    return flags
+def _bench_flags(topology: list[str], repeats: int) -> list[str]:
+    return [f"--benchmark_repetitions={repeats}", "--benchmark_report_aggregates_only=true", *topology]
 
 
 # ---------------------------------------------------------------------------
@@ -262,12 +268,14 @@ def run_adb(
     remote_dir: str = REMOTE_DIR,
     timeout: float = 600,
     tolerance: float = TOLERANCE,
+    threads: int | None = None,
+    cpu_affinity=None,
 ) -> BundleResult:
     """Pushes the bundle to the phone, runs run.sh there, pulls the outputs and
     compares them with the references (if any)."""
-    _check_run_options(device, timeout, tolerance)
+    topology = _check_run_options(device, timeout, tolerance, threads, cpu_affinity=cpu_affinity)
     d, meta, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
-    out = _adb_script(adb, remote_dir, device, "run.sh", "", timeout, "run")
+    out = _adb_script(adb, remote_dir, device, "run.sh", " ".join(shlex.quote(f) for f in topology), timeout, "run")
     for n in meta["outputs"]:
         _pull(adb, f"{remote_dir}/{n}", d / n, timeout)
     return _collect(d, meta, out, tolerance)
@@ -296,10 +304,11 @@ def bench_adb(
     serial: str | None = None,
     remote_dir: str = REMOTE_DIR,
     timeout: float = 600,
+    cpu_affinity=None,
 ) -> str:
     """Pushes the bundle and runs bench.sh on the phone; returns the benchmark text."""
-    _check_run_options(device, timeout, threads=threads, repeats=repeats)
+    topology = _check_run_options(device, timeout, threads=threads, repeats=repeats, cpu_affinity=cpu_affinity)
     _, _, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
-    flags = " ".join(shlex.quote(f) for f in _bench_flags(threads, repeats))
+    flags = " ".join(shlex.quote(f) for f in _bench_flags(topology, repeats))
     out = _adb_script(adb, remote_dir, device, "bench.sh", flags, timeout, "benchmark")
     return "\n".join(l for l in out.splitlines() if not l.startswith("PCONV_RC="))

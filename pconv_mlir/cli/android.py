@@ -51,17 +51,26 @@ def add_parser(subparsers) -> None:
     r.add_argument("--serial", "-s", default=None, help="adb device serial")
     r.add_argument("--tolerance", type=float, default=TOLERANCE, help="max rel err vs reference (default %(default)g)")
     r.add_argument("--timeout", type=float, default=600, help="seconds (default 600)")
+    _topology(r)
     r.set_defaults(handler=cmd_run)
 
     c = sub.add_parser("bench", help="benchmark a bundle on a phone (adb) or under qemu (--emulate)")
     c.add_argument("bundle", metavar="DIR")
     c.add_argument("--emulate", action="store_true", help="run here under qemu-aarch64-static (times the emulator)")
     c.add_argument("--device", "-d", default=None, choices=DEVICES)
-    c.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads")
     c.add_argument("--repeats", "-r", type=int, default=10)
     c.add_argument("--serial", "-s", default=None)
     c.add_argument("--timeout", type=float, default=600)
+    _topology(c)
     c.set_defaults(handler=cmd_bench)
+
+
+def _topology(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads (the tools' "
+                   "--task_topology_group_count)")
+    p.add_argument("--cpu-affinity", metavar="CPUS", default=None,
+                   help="pin the workers to these CPUs of the phone, one each (e.g. 4-7 for a big cluster; "
+                        "the tools' --task_topology_cpu_ids)")
 
 
 def _err(cmd: str, e: Exception) -> int:
@@ -99,10 +108,11 @@ def cmd_run(args) -> int:
 
     try:
         if args.emulate:
-            res = android.run_emulated(args.bundle, device=args.device, timeout=args.timeout, tolerance=args.tolerance)
+            res = android.run_emulated(args.bundle, device=args.device, timeout=args.timeout, tolerance=args.tolerance,
+                                       threads=args.threads, cpu_affinity=args.cpu_affinity)
         else:
             res = android.run_adb(args.bundle, device=args.device, serial=args.serial, timeout=args.timeout,
-                                  tolerance=args.tolerance)
+                                  tolerance=args.tolerance, threads=args.threads, cpu_affinity=args.cpu_affinity)
         print(res.summary(args.tolerance))
         return 1 if res.passed is False else 0
     except PconvError as e:
@@ -115,10 +125,10 @@ def cmd_bench(args) -> int:
     try:
         if args.emulate:
             out = android.bench_emulated(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats,
-                                         timeout=args.timeout)
+                                         timeout=args.timeout, cpu_affinity=args.cpu_affinity)
         else:
             out = android.bench_adb(args.bundle, device=args.device, threads=args.threads, repeats=args.repeats,
-                                    serial=args.serial, timeout=args.timeout)
+                                    serial=args.serial, timeout=args.timeout, cpu_affinity=args.cpu_affinity)
         print(out.rstrip())
         return 0
     except PconvError as e:

@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dump-ir", metavar="DIR", help="keep each stage's IR in DIR")
     p.add_argument("--dense", action="store_true", help="skip the pconv passes (IREE's dense compile, best flags)")
     p.add_argument("--input-shape", help="for a .pt model: N,C,H,W of the example input (default from the model)")
+    p.add_argument("--tuning", metavar="FILE.json", help="per-conv lowerings measured by `pconv tune`")
     p.set_defaults(handler=run)
 
 
@@ -76,11 +77,15 @@ def _load_pruned(path: str, shape: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     import pconv_mlir
     from pconv_mlir.fileio import check_output_dir, check_output_paths
+    from pconv_mlir.tuning.tuning_file import PconvTuningWarning
 
     # Before any work: a bad output path must not cost a whole compile.
-    check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input])
+    check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input, args.tuning])
     check_output_dir("--dump-ir", args.dump_ir)
     source, example = args.input, None
     if args.input_shape is not None and not args.input.endswith(".pt"):  # a .pt2 or .mlir fixes its own shape
@@ -90,10 +95,17 @@ def run(args: argparse.Namespace) -> int:
     elif not args.input.endswith((".mlir", ".pt2")):
         raise PconvInputError(f"{args.input}: expected a .mlir file, a .pt2 (torch.export.save) or a pruned "
                               "model saved by pconv prune (.pt)")
-    compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
+    with warnings.catch_warnings(record=True) as caught:  # a stale tuning file: one line, not a warning dump
+        warnings.simplefilter("always", PconvTuningWarning)
+        compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir,
+                                      tuning=args.tuning)
+    for w in caught:
+        print(f"pconv compile: warning: {w.message}", file=sys.stderr)
     compiled.save(args.output, args.report)
     for r in compiled.report:
         shapes = [f"[{', '.join(map(str, dims))}]" for dims in (r.input_shape, r.output_shape)]  # '?': dynamic
-        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}")
+        tuned = (f" [predicted {r.tuning['predicted_ms']:.3f} ms, measured {r.tuning['measured_ms']:.3f} ms]"
+                 if r.tuning else "")
+        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}{tuned}")
     print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
     return 0

@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "pconv_mlir.cli.compile",
     "pconv_mlir.cli.import_model",
     "pconv_mlir.cli.runtime",
+    "pconv_mlir.cli.tune",
     "pconv_mlir.cli.android",
 )
 TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

@@ -86,6 +86,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", metavar="FILE.irpa", default=None,
                    help="parameter archive for modules with external weights")
     p.add_argument("--threads", "-t", type=int, default=None, help="local-task worker threads (default: all cores)")
+    p.add_argument("--cpu-affinity", metavar="CPUS", default=None,
+                   help="pin local-task's workers to these CPUs, one each (e.g. 0,2-3; sets the thread count)")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="run inputs holding Inf/NaN (refused by default: pruned taps are structurally absent, "
                         "so non-finite inputs do not propagate as in dense math)")
@@ -114,13 +116,14 @@ def cmd_run(args) -> int:
 
     from pconv_mlir.fileio import check_output_paths, save_npy
     from pconv_mlir.runtime import load_module
-    from pconv_mlir.runtime.device import check_thread_count
+    from pconv_mlir.runtime.topology import check_affinity
 
     try:
-        check_thread_count(args.threads)
+        check_affinity(args.cpu_affinity, args.threads)
         check_output_paths([(f"--output {i}", p) for i, p in enumerate(args.output)],
                            inputs=[args.module, args.params, *args.input])
-        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
+        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params,
+                          cpu_affinity=args.cpu_affinity)
         inputs = _load_inputs(args.input)
         outs = mod.run_all(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
         if args.output and len(args.output) != len(outs):
@@ -141,13 +144,14 @@ def cmd_run(args) -> int:
 
 def cmd_bench(args) -> int:
     from pconv_mlir.runtime import bench, load_module
-    from pconv_mlir.runtime.device import check_thread_count
+    from pconv_mlir.runtime.topology import check_affinity
 
     try:
-        check_thread_count(args.threads)
+        check_affinity(args.cpu_affinity, args.threads)
         if args.repeats < 1 or args.warmup < 0:
             raise PconvInputError(f"--repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
-        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
+        mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params,
+                          cpu_affinity=args.cpu_affinity)
         inputs = _load_inputs(args.input) or _random_inputs(mod, args.function)
         r = bench(mod, inputs, warmup=args.warmup, repeats=args.repeats, function=args.function,
                   allow_nonfinite=args.allow_nonfinite)

@@ -15,19 +15,18 @@ import os
 import threading
 from typing import Any
 
-from pconv_mlir.errors import PconvInputError, PconvRuntimeError, first_line
+from pconv_mlir.errors import PconvRuntimeError, first_line
+from pconv_mlir.runtime.topology import MAX_THREADS, check_affinity, check_threads, topology_flags
 
 __all__ = ["DEVICES", "MAX_THREADS", "available_devices", "vulkan_available", "get_device", "check_thread_count",
            "local_task_threads"]
 
 #: Device names accepted by :func:`pconv_mlir.runtime.load_module`.
 DEVICES = ("local-task", "local-sync", "vulkan")
-#: Most local-task worker threads accepted: far above any phone's or this host's cores, low
-#: enough that a typo (``--threads 100000``) is an error and not 100,000 threads.
-MAX_THREADS = 256
 
 _LOCK = threading.RLock()
 _LOCAL_TASK_THREADS: int | None = None  # thread count the local-task driver got
+_LOCAL_TASK_CPUS: tuple[int, ...] | None = None  # the CPUs its workers are pinned to, if any
 _DEVICES: dict[str, Any] = {}
 
 
@@ -67,25 +66,28 @@ def local_task_threads() -> int | None:
 
 def check_thread_count(threads: int | None) -> None:
     """PconvInputError unless ``threads`` is None or in 1..MAX_THREADS."""
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise PconvInputError(f"thread count must be in 1..{MAX_THREADS}, got {threads}")
+    check_threads(threads)
 
 
-def get_device(device: str, threads: int | None):
-    """Returns a (process-cached) HAL device for ``device``."""
-    global _LOCAL_TASK_THREADS
+def get_device(device: str, threads: int | None, cpu_affinity=None):
+    """Returns a (process-cached) HAL device for ``device``; ``cpu_affinity`` (CPU ids, e.g.
+    ``[0, 1]`` or ``"0-1"``) pins local-task's workers, one per CPU
+    (:mod:`pconv_mlir.runtime.topology`)."""
+    global _LOCAL_TASK_THREADS, _LOCAL_TASK_CPUS
     import iree.runtime as rt
 
     if device not in DEVICES:
         raise PconvRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if threads is not None and device != "local-task":
-        raise PconvRuntimeError(f"--threads applies to the local-task device only, not {device!r}")
-    check_thread_count(threads)
+    if (threads is not None or cpu_affinity is not None) and device != "local-task":
+        raise PconvRuntimeError(f"--threads and --cpu-affinity apply to the local-task device only, not {device!r}")
+    cpus = check_affinity(cpu_affinity, threads)
+    threads = len(cpus) if cpus else threads
     with _LOCK:
         if device == "local-task":
             if _LOCAL_TASK_THREADS is None:
-                if threads is not None:
-                    rt.flags.parse_flags(f"--task_topology_group_count={threads}")
+                flags = topology_flags(threads, cpus)
+                if flags:
+                    rt.flags.parse_flags(*flags)
                 # Create the (process-cached) driver now and count the worker
                 # threads it starts (IREE's default: one per physical core).
                 before = _thread_count()
@@ -95,6 +97,12 @@ def get_device(device: str, threads: int | None):
                     raise PconvRuntimeError(f"cannot create the local-task driver: {first_line(e)}") from None
                 started = _thread_count() - before
                 _LOCAL_TASK_THREADS = threads if threads is not None else (started if started > 0 else 0)
+                _LOCAL_TASK_CPUS = cpus
+            elif cpus is not None and cpus != _LOCAL_TASK_CPUS:
+                raise PconvRuntimeError(
+                    f"the local-task driver of this process already runs with CPU affinity "
+                    f"{','.join(map(str, _LOCAL_TASK_CPUS)) if _LOCAL_TASK_CPUS else 'none'}; IREE fixes it when the "
+                    "driver is created, so another affinity needs a new process (e.g. `pconv bench --cpu-affinity`)")
             elif threads is not None and _LOCAL_TASK_THREADS and threads != _LOCAL_TASK_THREADS:
                 raise PconvRuntimeError(
                     f"the local-task driver of this process already runs {_LOCAL_TASK_THREADS} "

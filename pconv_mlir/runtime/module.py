@@ -255,6 +255,7 @@ def load_module(
     parameters: str | os.PathLike | None = None,
     parameter_scope: str = "model",
     sha256: str | None = None,
+    cpu_affinity=None,
 ) -> LoadedModule:
     """Loads a compiled module.
 
@@ -264,6 +265,8 @@ def load_module(
         target (``vulkan`` for Vulkan modules, else ``local-task``). A device that cannot run
         the module is refused in one line (:func:`pconv_mlir.runtime.module_info.resolve_device`).
       threads: worker threads for ``local-task`` (see :mod:`pconv_mlir.runtime.device`).
+      cpu_affinity: CPU ids (``[0, 1]`` or ``"0-1"``) to pin ``local-task``'s workers to, one
+        worker per CPU (:mod:`pconv_mlir.runtime.topology`).
       parameters: optional .irpa parameter archive; its parameters are served
         under ``parameter_scope`` (the scope of ``#flow.parameter.named``).
       sha256: the module's expected SHA-256 (hex); see :func:`read_vmfb` for what is checked.
@@ -275,7 +278,7 @@ def load_module(
         raise PconvRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     info = module_info(data)
     device = resolve_device(info, device, src if src != "<bytes>" else "the module")
-    hal_device = get_device(device, threads)
+    hal_device = get_device(device, threads, cpu_affinity)
     config = rt.Config(device=hal_device)
     try:
         vm_module = rt.VmModule.copy_buffer(config.vm_instance, data)
