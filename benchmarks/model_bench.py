@@ -76,7 +76,7 @@ def main() -> int:
                     path = os.path.join(tmp, f"{name}_{g}_{build_name}.vmfb")
                     compiled.save(path)
                     module = load_module(compiled.vmfb, device="vulkan" if vulkan else "local-sync")
-                    got = module.run(x.numpy())[0]
+                    got = module.run(x.numpy())
                     entry["builds"][build_name] = {
                         "path": path, "module": module, "compile_s": round(compile_s, 1), "rel_err": rel_err(got, want),
                         "pattern_convs": sum(r.lowering.startswith("pattern") for r in compiled.report),

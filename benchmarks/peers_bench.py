@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dense", action="store_true", help="dense weights only")
     g.add_argument("--pruned", action="store_true", help="pattern-pruned weights only")
+    g.add_argument("--weights", default=None,
+                   help="comma-separated, of dense, pruned, pruned+1x1 (3x3 patterns + 1x1 blocks at 2x)")
     p.add_argument("--group-size", type=int, default=32, help="G of the pruned weights (filters sharing structure)")
     p.add_argument("--threads", default=f"1,{os.cpu_count()}")
     p.add_argument("--rounds", type=int, default=5)
@@ -40,6 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--tol", type=float, default=TOLERANCE, help="max rel err vs PyTorch")
     p.add_argument("--workdir", default=None, help="keep converted models here (default: a temp dir)")
     p.add_argument("--out", default=os.path.join(ROOT, "results", "peers_bench"))
+    p.add_argument("--realtime", action="store_true",
+                   help="time at real-time priority (root): other work on a shared machine cannot preempt it")
     p.add_argument("--from-json", default=None, help="only rewrite .md and .png from this results JSON")
     a = p.parse_args(argv)
     if a.from_json:
@@ -49,13 +53,14 @@ def main(argv=None) -> int:
         for path in write_outputs(data, a.out):
             print("wrote", path)
         return 0
-    weights = ["dense"] if a.dense else ["pruned"] if a.pruned else ["dense", "pruned"]
+    weights = (["dense"] if a.dense else ["pruned"] if a.pruned else a.weights.split(",") if a.weights
+               else ["dense", "pruned"])
     peers = [s for s in a.peers.split(",") if s]
     for s in peers:
         if s not in PEERS:
             p.error(f"unknown peer {s!r}; known: {', '.join(PEERS)}")
     data = run(a.models.split(","), weights, peers, [int(t) for t in a.threads.split(",")], a.rounds,
-               a.min_time, a.tol, a.group_size, a.workdir)
+               a.min_time, a.tol, a.group_size, a.workdir, realtime=a.realtime)
     for path in write_outputs(data, a.out):
         print("wrote", path)
     print(open(a.out + ".md").read())

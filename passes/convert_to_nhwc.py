@@ -44,13 +44,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, OP_NAMES
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir, linalg, tensor
-from pconv_mlir.mlir.pass_infra import PconvPass, int_list
-from pconv_mlir.mlir.pconv_ops import constant
+from pconv_mlir.mlir.pass_infra import PconvPass, constant, int_list
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
-INDEX_ATTR, LOWERING_ATTR = "pconv.conv_index", "pconv.lowering"
 
 # NCHW named op -> (builder of the NHWC named op, filter permutation or None for a pooling window)
 NHWC_FORMS = {
@@ -60,8 +59,8 @@ NHWC_FORMS = {
     "linalg.pooling_nchw_sum": (linalg.pooling_nhwc_sum, None),
 }
 _IDENTITY4 = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"
-# NCHW pconv ops: kept, between transposes their lowering absorbs.
-PCONV_OPS = ("pconv.conv2d", "pconv.packed_conv2d", "pconv.permute_channels")
+# NCHW pconv ops (all the dialect's ops): kept, between transposes their lowering absorbs.
+PCONV_OPS = OP_NAMES
 
 
 def _permuted(shape: list[int], perm: list[int]) -> list[int]:
@@ -338,7 +337,7 @@ def _tag(op: ir.Operation, tags: dict[str, ir.Attribute], form: str) -> None:
     """Carry the conv's pconv tags to what replaces it and say, for the report, how it runs."""
     for key, value in tags.items():
         op.attributes[key] = value
-    if INDEX_ATTR in tags:
+    if CONV_INDEX_ATTR in tags:
         op.attributes[LOWERING_ATTR] = ir.StringAttr.get(form)
 
 

@@ -1,13 +1,16 @@
 """pconv-lower-to-linalg: pconv ops -> linalg/tensor/arith that IREE compiles well.
 
 Each ``pconv.packed_conv2d`` becomes a call to a private function built by
-:mod:`pconv_mlir.lowering` (one gather of each filter group's (channel, tap) rows, one
-batched GEMM over groups, the bias added after it); the packed weights and row
+:mod:`pconv_mlir.lowering` (one gather of each filter block's (channel, tap) rows, one
+batched GEMM over blocks, the bias added after it); the packed weights and row
 tables go to the emitter as the passes laid them out and become
-constants passed to it. Where the emitter's cost model predicts no gain over dense (option
-``force`` overrides), and for a ``pconv.conv2d`` left unpacked, the conv gets the
-depthwise pattern lowering or a dense ``linalg`` convolution on its zero-filled weights:
-always the same numbers. ``pconv.permute_channels`` becomes a gather::
+constants passed to it. A 1x1 packed conv (``kernel_size = [1, 1]``) takes the same path:
+its rows are the kept input-channel planes. Where the emitter's cost model predicts no gain
+over dense (option ``force`` overrides), and for a ``pconv.conv2d`` or
+``pconv.block_conv2d`` left unpacked, the conv gets the depthwise pattern lowering, the
+block lowering, or a dense ``linalg`` convolution on its zero-filled weights: always the
+same numbers. The call records what happened in ``pconv.lowering`` ("pattern (...)",
+"blocks (...)" or "dense (why)"). ``pconv.permute_channels`` becomes a gather::
 
   %y = "pconv.packed_conv2d"(%x, %pw, %b) {...} : (...) -> tensor<1x64x32x32xf32>
 
@@ -26,6 +29,15 @@ from typing import ClassVar
 
 import numpy as np
 
+from pconv_mlir.dialects.pconv import (
+    LOWERING_ATTR,
+    STORAGE_ATTR,
+    TILES_ATTR,
+    BlockConv2dOp,
+    Conv2dOp,
+    PackedConv2dOp,
+    PermuteChannelsOp,
+)
 from pconv_mlir.lowering import (
     ConvSpec,
     PatternConvRefused,
@@ -40,6 +52,7 @@ from pconv_mlir.mlir.ir import ir
 from pconv_mlir.mlir.pass_infra import (
     PassFailure,
     PconvPass,
+    constant,
     discardable_attributes,
     erase_dead,
     install_functions,
@@ -47,25 +60,47 @@ from pconv_mlir.mlir.pass_infra import (
     option,
     replace_with_call,
 )
-from pconv_mlir.mlir.pconv_ops import ConvGeometry, constant, int_table
 
-LOWERING_ATTR = "pconv.lowering"  # set on the call: which lowering each conv got, and why
-TILES_ATTR = "pconv.tiles"  # on a block GEMM: CPU tile sizes, which targets with tile hints hand to IREE
+_CONV_VIEWS = {op.OPERATION_NAME: op for op in (Conv2dOp, BlockConv2dOp, PackedConv2dOp)}
+
+
+def view(op: ir.Operation):
+    """``op`` as its pconv conv class."""
+    return _CONV_VIEWS[op.name].of(op)
+
+
+def kernel_of(op) -> tuple[int, int]:
+    if isinstance(op, PackedConv2dOp):
+        return op.kernel
+    return (1, 1) if isinstance(op, BlockConv2dOp) else (3, 3)
 
 
 def spec_of(op: ir.Operation) -> ConvSpec:
-    geo = ConvGeometry.of(op)
+    conv = view(op)
+    geo = conv.geometry
     n, c, h, w = ir.RankedTensorType(op.operands[0].type).shape
-    k = ir.RankedTensorType(op.results[0].type).shape[1]
-    return ConvSpec(n, c, h, w, k, stride=tuple(geo.strides), padding=tuple(geo.padding),
-                    dilation=tuple(geo.dilations), groups=geo.groups)
+    kh, kw = kernel_of(conv)
+    return ConvSpec(n, c, h, w, conv.out_channels, stride=tuple(geo.strides), padding=tuple(geo.padding),
+                    dilation=tuple(geo.dilations), groups=geo.groups, KH=kh, KW=kw)
 
 
 def unpack_op(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
-    """The dense (K, C, 3, 3) weights a packed_conv2d represents (for the dense fallback)."""
-    k = ir.RankedTensorType(op.results[0].type).shape[1]
-    c = ir.RankedTensorType(op.operands[0].type).shape[1]
-    return unpack(packed, int_table(op, "row_channels"), int_table(op, "row_taps"), k, c)
+    """The dense (K, C, KH, KW) weights a packed_conv2d represents (for the dense fallback)."""
+    conv = PackedConv2dOp.of(op)
+    return unpack(packed, conv.channel_table, conv.tap_table, conv.out_channels, conv.in_channels, conv.kernel)
+
+
+def storage_facts(op: ir.Operation, packed: np.ndarray) -> ir.Attribute:
+    """Weight storage of a packed conv, for the compile report: dense fp32, bare non-zeros,
+    the packed form and its row tables (bytes)."""
+    conv = PackedConv2dOp.of(op)
+    kh, kw = conv.kernel
+    tables = conv.channel_table.size + conv.tap_table.size
+    i64 = ir.IntegerType.get_signless(64)
+    facts = {"dense_bytes": conv.out_channels * conv.in_channels * kh * kw * 4,
+             "nonzero_bytes": int(np.count_nonzero(packed)) * 4, "packed_bytes": int(packed.size) * 4,
+             "index_bytes": tables * 4}
+    return ir.DictAttr.get({k: ir.IntegerAttr.get(i64, v) for k, v in facts.items()})
 
 
 def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
@@ -128,8 +163,9 @@ class _Lowerer:
     def _install(self, text: str) -> None:
         install_functions(self.module, text)
 
-    def _call(self, op: ir.Operation, name: str, args: list[ir.Value], how: str) -> None:
-        replace_with_call(op, name, args, {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how)})
+    def _call(self, op: ir.Operation, name: str, args: list[ir.Value], how: str, facts: dict | None = None) -> None:
+        replace_with_call(op, name, args, {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how),
+                                           **(facts or {})})
 
     def lower_conv(self, op: ir.Operation, weight: np.ndarray) -> None:
         """A packed_conv2d goes to the emitter in its packed form (the compact and
@@ -142,7 +178,9 @@ class _Lowerer:
         bias = constant_array(op.operands[2], self.resources)
         if bias is None:
             raise PassFailure("the lowering needs a constant bias", op.location)
-        group_size = ir.IntegerAttr(op.attributes["group_size"]).value
+        conv = view(op)
+        block_size = conv.block
+        blocks = spec.KH == 1 and spec.KW == 1
         name = self._name("conv")
         nhwc_input, nhwc_output = nhwc_sandwich(op)
         layout = "nhwc" if nhwc_input is not None else "nchw"
@@ -151,31 +189,37 @@ class _Lowerer:
             if layout == "nhwc" and depthwise:
                 raise PatternConvRefused("a depthwise conv channels-last is memory-bound: IREE's dense NHWC "
                                          "depthwise beats the 4-tap pattern kernel (10x at 144@56)")
-            hints = f'{{{TILES_ATTR} = "{cost_model.cpu_gemm_tiles(group_size)}"}}'
-            if op.name == "pconv.packed_conv2d":
-                lowered = emit_packed_conv(spec, weight, int_table(op, "row_channels"), int_table(op, "row_taps"),
+            hints = f'{{{TILES_ATTR} = "{cost_model.cpu_gemm_tiles(block_size)}"}}'
+            if isinstance(conv, PackedConv2dOp):
+                lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table,
                                            bias, name, force=self.force, layout=layout, matmul_attrs=hints)
             else:
-                lowered = emit_pattern_conv(spec, weight, bias, group_size, name, force=self.force, layout=layout,
+                lowered = emit_pattern_conv(spec, weight, bias, block_size, name, force=self.force, layout=layout,
                                             matmul_attrs=hints)
-            how = f"pattern ({lowered.formulation}, G={group_size})"
+            if blocks:
+                st = lowered.stats
+                how = (f"blocks ({lowered.formulation}, G={block_size}, {st['blocks']} blocks x "
+                       f"{st['rows_per_block']} channels, {st['dense_macs'] / max(1, st['macs']):.2f}x fewer MACs)")
+            else:
+                how = f"pattern ({lowered.formulation}, G={block_size})"
         except (PatternConvRefused, ImportError) as why:
-            dense = unpack_op(op, weight) if op.name == "pconv.packed_conv2d" else weight
+            dense = unpack_op(op, weight) if isinstance(conv, PackedConv2dOp) else weight
             lowered = emit_dense_conv(spec, dense, bias, name, layout=layout)
             how = f"dense ({why})"
         if layout == "nhwc":
             how += ", NHWC"
+        facts = {STORAGE_ATTR: storage_facts(op, weight)} if isinstance(conv, PackedConv2dOp) else {}
         self._install(lowered.mlir)
         args = [nhwc_input if layout == "nhwc" else op.operands[0]] + [constant(op, a) for a in lowered.constants]
         if layout == "nhwc":
-            self._call_nhwc(op, nhwc_output, name, args, how)
+            self._call_nhwc(op, nhwc_output, name, args, how, facts)
         else:
-            self._call(op, name, args, how)
+            self._call(op, name, args, how, facts)
 
     def _call_nhwc(self, op: ir.Operation, nhwc_output: ir.Operation, name: str, args: list[ir.Value],
-                   how: str) -> None:
+                   how: str, facts: dict) -> None:
         """Call ``name`` on the NHWC input; its NHWC result replaces the output transpose."""
-        attributes = {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how)}
+        attributes = {**discardable_attributes(op), LOWERING_ATTR: ir.StringAttr.get(how), **facts}
         with ir.InsertionPoint(op), op.location:
             call = ir.Operation.create("func.call", results=[nhwc_output.results[0].type], operands=args,
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(name), **attributes})
@@ -186,20 +230,20 @@ class _Lowerer:
     def lower_permute(self, op: ir.Operation) -> None:
         name = self._name("permute")
         shape = ir.RankedTensorType(op.results[0].type).shape
-        self._install(_permute_text(name, shape, list(ir.DenseI64ArrayAttr(op.attributes["permutation"]))))
+        self._install(_permute_text(name, shape, [int(p) for p in PermuteChannelsOp.of(op).order]))
         self._call(op, name, [op.operands[0]], "gather")
 
 
 @dataclasses.dataclass
 class LowerToLinalg(PconvPass):
     name: ClassVar[str] = "pconv-lower-to-linalg"
-    summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter group)"
+    summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter block)"
     force: bool = option(False, "pattern lowering even where the cost model predicts no gain over dense")
 
     def run(self, module: ir.Operation) -> None:
         lowerer = _Lowerer(module, self.force)
-        for op in ops_named(module, "pconv.packed_conv2d", "pconv.conv2d", "pconv.permute_channels"):
-            if op.name == "pconv.permute_channels":
+        for op in ops_named(module, *_CONV_VIEWS, PermuteChannelsOp.OPERATION_NAME):
+            if op.name == PermuteChannelsOp.OPERATION_NAME:
                 lowerer.lower_permute(op)
                 continue
             weight = constant_array(op.operands[1], lowerer.resources)

@@ -1,4 +1,5 @@
-"""pconv-raise-pattern-conv: linalg convolutions with pattern-sparse weights -> pconv.conv2d.
+"""pconv-raise-pattern-conv: linalg convolutions with pattern-sparse weights -> pconv.conv2d,
+1x1 convolutions with block connectivity -> pconv.block_conv2d.
 
 Matches what torch-mlir's FX importer emits for ``nn.Conv2d`` (3x3, NCHW)::
 
@@ -15,8 +16,18 @@ and, when every 3x3 kernel of the constant ``%w`` is all zero or non-zero only i
 
 Zero padding folds into ``padding``; a bias broadcast (or a zero fill) becomes the bias
 operand. Depthwise convs (``linalg.depthwise_conv_2d_nchw_chw``, multiplier 1) are raised
-with ``groups`` = channels. Anything else (non-constant or dense weights, other kernel
-sizes, other layouts, an init that is not a bias) is left untouched; ``analyze`` says why.
+with ``groups`` = channels.
+
+A 1x1 conv is raised, from its weights alone, when its filters in consecutive blocks of G
+share the set of input channels they keep (the largest such G in 2..64; the last block may be
+partial when G does not divide the filters) and the cost model says the blocks pay
+(``cost_model.block_refusal``)::
+
+  %y = "pconv.block_conv2d"(%x, %w, %bias) {block_size = 8 : i64, ...}
+
+A 1x1 conv whose zeros are merely scattered (consecutive filters keep different channels)
+stays dense. Anything else (non-constant or dense weights, other kernel sizes, other
+layouts, an init that is not a bias) is left untouched; ``analyze`` says why.
 """
 
 from __future__ import annotations
@@ -26,10 +37,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.mlir.constants import ResourceTable, constant_array, dense_attr
+from pconv_mlir.dialects.pconv import BlockConv2dOp, Conv2dOp, Geometry
+from pconv_mlir.lowering import cost_model
+from pconv_mlir.lowering.plan import largest_shared_block
+from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
-from pconv_mlir.mlir.pass_infra import PconvPass, discardable_attributes, erase_dead, int_list, ops_named
-from pconv_mlir.mlir.pconv_ops import largest_shared_group
+from pconv_mlir.mlir.pass_infra import PconvPass, constant, discardable_attributes, erase_dead, int_list, ops_named
 from pconv_mlir.patterns import match_kernel_patterns
 
 CONV_OPS = ("linalg.conv_2d_nchw_fchw", "linalg.depthwise_conv_2d_nchw_chw")
@@ -44,15 +57,64 @@ class ConvMatch:
 
     conv: ir.Operation
     input: ir.Value
-    weight: ir.Value  # the 4-D (K, C/groups, 3, 3) constant
+    weight: ir.Value  # the 4-D (K, C/groups, KH, KW) constant
     bias: ir.Value | None  # 1-D, None for a zero fill
     padding: list[int]  # top, left, bottom, right
     strides: list[int]
     dilations: list[int]
     groups: int
-    library: list[tuple[int, ...]]
-    kernel_patterns: np.ndarray
-    group_size: int
+    library: list[tuple[int, ...]] | None  # None for a 1x1 block conv
+    kernel_patterns: np.ndarray | None
+    block_size: int
+
+    @property
+    def kind(self) -> str:
+        """"pattern" (3x3, pconv.conv2d) or "blocks" (1x1, pconv.block_conv2d)."""
+        return "pattern" if self.library is not None else "blocks"
+
+
+#: Block sizes the raise looks for in a 1x1 conv's weights (largest first).
+BLOCK_SIZES = (64, 32, 16, 8, 4, 2)
+
+
+def analyze_blocks(weights: np.ndarray) -> tuple[int, int] | str:
+    """(G, kept channels of the widest block) when consecutive blocks of G filters of the 1x1
+    ``weights`` (K, C, 1, 1) share the set of non-zero input channels (the largest such G;
+    the last block may be partial), else why the conv has no block structure."""
+    nonzero = weights.reshape(weights.shape[0], -1) != 0
+    k, c = nonzero.shape
+    if nonzero.all():
+        return "weights are dense (a 1x1 conv is raised only with block connectivity sparsity)"
+    if not nonzero.any():
+        return "every kernel is zero"
+    for g in sorted({min(size, k) for size in BLOCK_SIZES if min(size, k) >= 2}, reverse=True):
+        blocks = [nonzero[i:i + g] for i in range(0, k, g)]
+        if all((b == b[0]).all() for b in blocks):
+            return g, int(max(b[0].sum() for b in blocks))
+    return ("zeros are scattered: consecutive filters do not keep the same input channels "
+            "(no block connectivity to exploit)")
+
+
+def _analyze_1x1(conv: ir.Operation, x: ir.Value, w: ir.Value, resources: ResourceTable):
+    weights = constant_array(w, resources)
+    if weights is None:
+        return "weights are not a constant"
+    found = analyze_blocks(weights)
+    if isinstance(found, str):
+        return f"1x1: {found}"
+    g, kept = found
+    k, c = weights.shape[:2]
+    why = cost_model.block_refusal(c, k * c, -(-k // g), min(g, k), kept)
+    if why:
+        return f"1x1 blocks of G={min(g, k)} do not pay: {why}"
+    out_type = ir.RankedTensorType(conv.results[0].type)
+    try:
+        bias = _bias_of(conv.operands[2], out_type.shape[1])
+    except ValueError as err:
+        return str(err)
+    source, padding = _zero_padding(x)
+    return ConvMatch(conv, source, w, bias, padding, int_list(conv.attributes["strides"]),
+                     int_list(conv.attributes["dilations"]), 1, None, None, min(g, k))
 
 
 def _defining(value: ir.Value, name: str) -> ir.Operation | None:
@@ -108,10 +170,12 @@ def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
     if not all(ir.RankedTensorType(v.type).has_static_shape for v in (x, w, conv.results[0])):
         return "dynamic shapes (pattern convs are built for static ones)"
     wtype = ir.RankedTensorType(w.type)
-    if list(wtype.shape[-2:]) != [3, 3]:
-        return f"kernel is {wtype.shape[-2]}x{wtype.shape[-1]}, patterns cover 3x3"
     if not isinstance(wtype.element_type, ir.F32Type):
         return f"weights are {wtype.element_type}, pattern convs cover f32"
+    if list(wtype.shape[-2:]) == [1, 1] and not depthwise:
+        return _analyze_1x1(conv, x, w, resources)
+    if list(wtype.shape[-2:]) != [3, 3]:
+        return f"kernel is {wtype.shape[-2]}x{wtype.shape[-1]}, patterns cover 3x3 and 1x1 blocks"
     if depthwise:
         collapse = _defining(w, "tensor.collapse_shape")
         if collapse is None:
@@ -137,37 +201,30 @@ def analyze(conv: ir.Operation, resources: ResourceTable) -> ConvMatch | str:
     groups = ir.RankedTensorType(source.type).shape[1] if depthwise else 1
     return ConvMatch(conv, source, w, bias, padding, int_list(conv.attributes["strides"]),
                      int_list(conv.attributes["dilations"]), groups, library, ids,
-                     largest_shared_group(ids, groups))
+                     largest_shared_block(ids, groups))
 
 
 def build_pattern_conv(m: ConvMatch) -> ir.Operation:
-    """Create the ``pconv.conv2d`` for ``m`` right before ``m.conv``."""
+    """Create the ``pconv.conv2d`` (or, for 1x1 blocks, ``pconv.block_conv2d``) for ``m``
+    right before ``m.conv``."""
     out_type = m.conv.results[0].type
-    with ir.InsertionPoint(m.conv), m.conv.location:
-        bias = m.bias
-        if bias is None:
-            zeros = np.zeros(ir.RankedTensorType(out_type).shape[1], np.float32)
-            bias = ir.Operation.create("arith.constant", results=[ir.RankedTensorType.get(zeros.shape, ir.F32Type.get())],
-                                       attributes={"value": dense_attr(zeros)}).result
-        i64 = ir.IntegerType.get_signless(64)
-        attrs = {
-            "strides": ir.DenseI64ArrayAttr.get(m.strides),
-            "dilations": ir.DenseI64ArrayAttr.get(m.dilations),
-            "padding": ir.DenseI64ArrayAttr.get(m.padding),
-            "groups": ir.IntegerAttr.get(i64, m.groups),
-            "patterns": ir.DenseI64ArrayAttr.get([t for p in m.library for t in p]),
-            "kernel_patterns": dense_attr(m.kernel_patterns.astype(np.int8)),
-            "group_size": ir.IntegerAttr.get(i64, m.group_size),
-            **discardable_attributes(m.conv),
-        }
-        return ir.Operation.create("pconv.conv2d", results=[out_type], operands=[m.input, m.weight, bias],
-                                   attributes=attrs)
+    bias = m.bias
+    if bias is None:
+        bias = constant(m.conv, np.zeros(ir.RankedTensorType(out_type).shape[1], np.float32))
+    geometry = Geometry(m.strides, m.dilations, m.padding, m.groups)
+    extra = discardable_attributes(m.conv)
+    if m.kind == "blocks":
+        return BlockConv2dOp.build(m.conv, out_type, m.input, m.weight, bias, geometry, m.block_size,
+                                   extra).operation
+    return Conv2dOp.build(m.conv, out_type, m.input, m.weight, bias, geometry, m.library, m.kernel_patterns,
+                          m.block_size, extra).operation
 
 
 @dataclasses.dataclass
 class RaisePatternConv(PconvPass):
     name: ClassVar[str] = "pconv-raise-pattern-conv"
-    summary: ClassVar[str] = "Raise linalg 3x3 convolutions with pattern-sparse constant weights to pconv.conv2d"
+    summary: ClassVar[str] = ("Raise linalg 3x3 convolutions with pattern-sparse constant weights to pconv.conv2d, "
+                              "1x1 convolutions with block connectivity to pconv.block_conv2d")
 
     def run(self, module: ir.Operation) -> None:
         resources = ResourceTable(module)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from pconv_mlir.errors import PconvCompileError, PconvInputError
 from pconv_mlir.fileio import atomic_write, check_output_dir, check_output_paths
@@ -36,35 +36,49 @@ class ConvReport:
     kind: str  # linalg op name of the imported conv
     input_shape: list  # ints, "?" for a dynamic dim
     output_shape: list
-    lowering: str  # "pattern (...)" or "dense (reason)"
+    lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class CompiledModel:
-    """A compiled module with its per-layer report; ``run`` executes it on ``device``."""
+    """A compiled module with its per-layer report; ``run`` executes it on ``device`` (None:
+    the device of its target, ``vulkan`` for the Vulkan targets, else ``local-task``).
+    ``mlir`` is the IR handed to iree-compile (None for a module read by :func:`load`)."""
 
     vmfb: bytes
-    target: str
+    target: str | None
     report: list[ConvReport]
-    mlir: str
-    device: str = "local-task"
+    mlir: str | None
+    device: str | None = None
     _loaded: Any = dataclasses.field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        pattern = sum(r.lowering.startswith("pattern") for r in self.report)
+        loaded = f", loaded on {self._loaded.device}" if self._loaded is not None else ""
+        return (f"CompiledModel(target={self.target!r}, {len(self.report)} convs: {pattern} pattern, "
+                f"{len(self.report) - pattern} dense, module {len(self.vmfb):,} bytes{loaded})")
+
     def run(self, *inputs, device: str | None = None, threads: int | None = None, allow_nonfinite: bool = False):
-        """Outputs for ``inputs``; Inf/NaN inputs are refused unless ``allow_nonfinite``
-        (:func:`pconv_mlir.runtime.check_finite` says why)."""
+        """Outputs for ``inputs``: one numpy array, or a list for several outputs. Inf/NaN inputs
+        are refused unless ``allow_nonfinite`` (:func:`pconv_mlir.runtime.check_finite` says why).
+        The module is loaded on the first call; a later ``device`` or ``threads`` that differs
+        from the loaded one loads it again, or raises PconvRuntimeError where that cannot be
+        done in this process (IREE fixes the local-task thread count once per process)."""
         from pconv_mlir.runtime import load_module
 
-        if self._loaded is None or device not in (None, self.device):
-            self.device = device or self.device
-            self._loaded = load_module(self.vmfb, device=self.device, threads=threads)
-        outputs = self._loaded.run(*inputs, allow_nonfinite=allow_nonfinite)
-        return outputs[0] if len(outputs) == 1 else outputs
+        loaded = self._loaded
+        if (loaded is None or device not in (None, loaded.device)
+                or (threads is not None and threads != loaded.threads)):
+            want = device or self.device or (loaded.device if loaded is not None else None)
+            self._loaded = load_module(self.vmfb, device=want, threads=threads)
+            self.device = self._loaded.device
+        return self._loaded.run(*inputs, allow_nonfinite=allow_nonfinite)
 
     def save(self, path: str | os.PathLike, report_path: str | os.PathLike | None = None) -> None:
         """Write the module (and the report as JSON) atomically: a failed write leaves the old
-        files as they were. Both paths are checked before either is written."""
+        files as they were. Both paths are checked before either is written. :func:`load`
+        reads them back."""
         check_output_paths([("module path", path), ("report path", report_path)])
         atomic_write(path, self.vmfb)
         if report_path:
@@ -74,54 +88,92 @@ class CompiledModel:
         return {"target": self.target, "convolutions": [dataclasses.asdict(r) for r in self.report]}
 
 
+def load(path: str | os.PathLike, report_path: str | os.PathLike | None = None, *,
+         device: str | None = None) -> CompiledModel:
+    """A :class:`CompiledModel` from what :meth:`CompiledModel.save` wrote: the module (checked
+    as :func:`pconv_mlir.runtime.read_vmfb` checks it; its target is the one recorded in it) and,
+    with ``report_path``, its report. ``device`` as for ``run``."""
+    from pconv_mlir.errors import PconvRuntimeError
+    from pconv_mlir.runtime.module import read_vmfb
+    from pconv_mlir.runtime.module_info import module_info
+
+    data, _ = read_vmfb(path)
+    target = module_info(data).target
+    report = []
+    if report_path is not None:
+        try:
+            saved = json.loads(Path(report_path).read_text())
+            report = [ConvReport(**conv) for conv in saved["convolutions"]]
+        except OSError as err:
+            raise PconvInputError(f"cannot read {report_path}: {err.strerror or err}") from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise PconvInputError(f"{report_path}: not a pconv report ({type(err).__name__}: {err})") from None
+        if target and saved.get("target") not in (None, target):
+            raise PconvRuntimeError(f"{report_path} is the report of a {saved.get('target')} module, but {path} "
+                                    f"was compiled for {target}")
+        target = target or saved.get("target")
+    return CompiledModel(data, target, report, None, device)
+
+
 # torch.export traces under a process-wide dispatch mode (one ProxyTorchDispatchMode slot):
 # two imports at once in one process fail, so they take turns.
 _IMPORT_LOCK = threading.Lock()
 
 
-def import_model(model, example_inputs: Sequence) -> str:
-    """torch-mlir FX import to linalg-on-tensors text (one import at a time per process)."""
+def import_model(model, example_inputs: Sequence | None) -> str:
+    """torch-mlir FX import of an ``nn.Module`` (traced on ``example_inputs``) or an
+    ExportedProgram to linalg-on-tensors text (one import at a time per process). The model's
+    train/eval modes are as they were afterwards."""
     import torch
+    from torch.export import ExportedProgram
     from torch_mlir import fx
 
-    model = model.eval()
-    try:
-        with _IMPORT_LOCK, torch.no_grad():
-            module = fx.export_and_import(model, *example_inputs, output_type="linalg-on-tensors", func_name="main")
-    except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
-                                f"{type(err).__name__}: {first}") from None
+    if isinstance(example_inputs, torch.Tensor):  # one input given bare: iterating it would split its batch
+        example_inputs = [example_inputs]
+    exported = isinstance(model, ExportedProgram)
+    if not exported and not isinstance(model, torch.nn.Module):
+        raise PconvInputError(f"expected an nn.Module, a torch.export ExportedProgram, a .pt2/.mlir path or MLIR "
+                              f"text, got {type(model).__name__}")
+    modes = {} if exported else {m: m.training for m in model.modules()}  # restored after: the user's model
+    # The modes are restored under the lock: another thread's import of the same model traces in eval mode.
+    with _IMPORT_LOCK:
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # torch.export's own deprecation noise, printed on every import; nothing a user can act on
+                warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                        category=FutureWarning)
+                if not exported:
+                    model.eval()
+                module = fx.export_and_import(model, *([] if exported else example_inputs),
+                                              output_type="linalg-on-tensors", func_name="main")
+        except Exception as err:  # torch.export / torch-mlir refuse it (data-dependent control flow, unsupported ops)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            hint = ""
+            if re.search(r"expected \d+D input \(got \d+D input\)", first):
+                hint = " (example inputs need the batch dimension: x.unsqueeze(0) for one image)"
+            raise PconvCompileError(f"cannot import the model to MLIR (torch.export / torch-mlir): "
+                                    f"{type(err).__name__}: {first}{hint}") from None
+        finally:
+            for m, training in modes.items():
+                m.training = training
     return str(module)
 
 
-INDEX_ATTR = "pconv.conv_index"  # tags each imported conv; passes carry it to what replaces it
-
-
-def _storage(op: ir.Operation, resources) -> dict:
-    """Weight storage of a packed conv: dense fp32, bare non-zeros, packed form (+ tables)."""
-    from pconv_mlir.mlir.constants import constant_array
-
-    packed = constant_array(op.operands[1], resources)
-    k = ir.RankedTensorType(op.results[0].type).shape[1]
-    c = ir.RankedTensorType(op.operands[0].type).shape[1]
-    tables = sum(ir.RankedTensorType(op.attributes[n].type).shape[0]
-                 * ir.RankedTensorType(op.attributes[n].type).shape[1] for n in ("row_channels", "row_taps"))
-    return {"dense_bytes": k * c * 9 * 4, "nonzero_bytes": int(np.count_nonzero(packed)) * 4,
-            "packed_bytes": int(packed.size) * 4, "index_bytes": tables * 4}
-
-
 def _collect_lowerings(module: ir.Operation, report: dict) -> None:
-    """What the passes recorded: a lowered pconv op's call says how it was lowered (and why);
-    a conv never raised keeps its reason and gains the form its layout pass chose."""
-    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
+    """What the passes recorded: a lowered pconv op's call says how it was lowered (and why)
+    and, when packed, its weight storage; a conv never raised keeps its reason and gains the
+    form its layout pass chose."""
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, STORAGE_ATTR
 
     def visit(op):
         attrs = op.attributes
-        if INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
-            entry = report[ir.IntegerAttr(attrs[INDEX_ATTR]).value]
+        if CONV_INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
+            entry = report[ir.IntegerAttr(attrs[CONV_INDEX_ATTR]).value]
             how = ir.StringAttr(attrs[LOWERING_ATTR]).value
             entry.lowering = how if op.name == "func.call" else f"{entry.lowering}, {how}"
+            if STORAGE_ATTR in attrs:
+                facts = ir.DictAttr(attrs[STORAGE_ATTR])
+                entry.storage = {facts[i].name: ir.IntegerAttr(facts[i].attr).value for i in range(len(facts))}
         return ir.WalkResult.ADVANCE
 
     module.walk(visit)
@@ -130,7 +182,7 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
 def _strip_tags(module: ir.Operation) -> None:
     """IREE need not see pconv's bookkeeping attributes (tile hints stay: the handoff to IREE,
     :func:`pconv_mlir.targets.compile_mlir`, turns them into its own or drops them)."""
-    from pconv_mlir.passes.lower_to_linalg import TILES_ATTR
+    from pconv_mlir.dialects.pconv import TILES_ATTR
 
     def visit(op):
         attrs = op.attributes
@@ -142,16 +194,35 @@ def _strip_tags(module: ir.Operation) -> None:
     module.walk(visit)
 
 
+def _record_target(module: ir.Operation, target: str) -> None:
+    """Name the target in the module: an ``iree.reflection`` entry on each public function,
+    which IREE keeps in the .vmfb, so that running it can pick its device
+    (:mod:`pconv_mlir.runtime.module_info`)."""
+    from pconv_mlir.runtime.module_info import TARGET_KEY
+
+    for op in module.regions[0].blocks[0].operations:
+        op = op.operation
+        if op.name != "func.func" or "sym_visibility" in op.attributes:
+            continue
+        entries = {}
+        if "iree.reflection" in op.attributes:
+            old = ir.DictAttr(op.attributes["iree.reflection"])
+            entries = {old[i].name: old[i].attr for i in range(len(old))}
+        entries[TARGET_KEY] = ir.StringAttr.get(target)
+        op.attributes["iree.reflection"] = ir.DictAttr.get(entries)
+
+
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
                      own_dense_convs: bool = False, layout: str = "nchw",
-                     trusted: bool = False) -> tuple[str, list[ConvReport]]:
+                     trusted: bool = False, target: str | None = None) -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
     the target's (``Target.layout``); "nhwc" runs the network channels-last. ``trusted``: the
     text is torch-mlir's own output, parsed without the crash check of untrusted input
-    (:mod:`pconv_mlir.mlir.parsing`)."""
-    from pconv_mlir.dialects.pconv import load_pconv_dialect
+    (:mod:`pconv_mlir.mlir.parsing`). ``target``: a name recorded in the module
+    (:func:`_record_target`)."""
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable, check_resource_sizes
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
     from pconv_mlir.mlir.pass_infra import ops_named
@@ -176,19 +247,18 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         for i, conv in enumerate(ops_named(module.operation, *CONV_OPS, *OTHER_CONV_OPS)):
             why = "dense build requested" if dense else analyze(conv, resources)
             report[i] = ConvReport(i, conv.name, _shape(conv.operands[0].type), _shape(conv.results[0].type),
-                                   f"dense ({why})" if isinstance(why, str) else "pattern")
-            conv.attributes[INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
+                                   f"dense ({why})" if isinstance(why, str) else why.kind)
+            conv.attributes[CONV_INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
             for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
-                if flag == "pconv-lower-to-linalg":
-                    for op in ops_named(module.operation, "pconv.packed_conv2d"):
-                        report[ir.IntegerAttr(op.attributes[INDEX_ATTR]).value].storage = _storage(op, resources)
                 _run_with_repro(flag, module, ctx, dump_dir, number)
                 if dump_dir:
                     _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
             _collect_lowerings(module.operation, report)
         _strip_tags(module.operation)
         _run_with_repro(cleanup_pipeline(own_dense_convs and not dense), module, ctx, dump_dir, 99)
+        if target:
+            _record_target(module.operation, target)
         text = str(module)
         if dump_dir:
             _dump(dump_dir, "99-cleanup.mlir", text)
@@ -238,29 +308,37 @@ def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
 
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
             dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = ()) -> CompiledModel:
-    """Compile a pruned ``nn.Module`` (with ``example_inputs``) or linalg MLIR (text or a
+    """Compile a pruned ``nn.Module`` (with ``example_inputs``: a list of tensors, or one
+    tensor), a ``torch.export`` ExportedProgram (or its ``.pt2`` file) or linalg MLIR (text or a
     ``.mlir`` path) for ``target`` (see :mod:`pconv_mlir.targets`). ``dense=True`` skips the
     pconv passes: IREE's own dense compile with the best dense flags, for comparison."""
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
     trusted = False
-    if isinstance(model_or_mlir, (str, os.PathLike)) and str(model_or_mlir).endswith(".mlir"):
+    path = str(model_or_mlir) if isinstance(model_or_mlir, (str, os.PathLike)) else ""
+    if path.endswith(".mlir"):
         try:
             text = Path(model_or_mlir).read_text(encoding="utf-8")
         except OSError as err:
             raise PconvInputError(f"cannot read {model_or_mlir}: {err.strerror or err}") from None
         except UnicodeDecodeError as err:
             raise PconvInputError(f"cannot read {model_or_mlir}: not UTF-8 text (byte at offset {err.start})") from None
+    elif path.endswith(".pt2"):
+        from pconv_mlir.frontend import load_exported_program
+
+        text = import_model(load_exported_program(path), None)
+        trusted = True  # torch-mlir printed it
     elif isinstance(model_or_mlir, str):
         text = model_or_mlir
     else:
-        if example_inputs is None:
+        if example_inputs is None and type(model_or_mlir).__name__ != "ExportedProgram":
             raise PconvInputError("compiling a model needs example_inputs")
         text = import_model(model_or_mlir, example_inputs)
         trusted = True  # torch-mlir printed it
     t = get_target(target)
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
-                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout, trusted=trusted)
+                                       own_dense_convs=t.im2col_dense_convs, layout=t.layout, trusted=trusted,
+                                       target=t.name)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

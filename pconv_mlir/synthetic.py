@@ -43,3 +43,24 @@ def pattern_prune_model(model: nn.Module, seed: int = 0, group_size: int = 1, ke
         if isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3):
             pattern_prune_conv(module, rng, group_size if module.groups == 1 else 1, keep)
     return model
+
+
+def block_prune_1x1(conv: nn.Conv2d, rng: np.random.Generator, group_size: int = 8, keep: float = 0.5) -> None:
+    """Block connectivity of a 1x1 conv: in each block of ``group_size`` consecutive filters every
+    filter keeps the same random ``keep`` share of the input channels (at least one)."""
+    k, c = conv.weight.shape[:2]
+    mask = np.zeros((k, c), np.float32)
+    kept = max(1, round(keep * c))
+    for start in range(0, k, group_size):
+        mask[start:start + group_size, rng.choice(c, size=kept, replace=False)] = 1
+    with torch.no_grad():
+        conv.weight.mul_(torch.from_numpy(mask.reshape(k, c, 1, 1)))
+
+
+def block_prune_model_1x1(model: nn.Module, seed: int = 0, group_size: int = 8, keep: float = 0.5) -> nn.Module:
+    """Apply :func:`block_prune_1x1` to every ungrouped 1x1 conv of ``model`` (in place)."""
+    rng = np.random.default_rng(seed + 1)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (1, 1) and module.groups == 1:
+            block_prune_1x1(module, rng, group_size, keep)
+    return model

@@ -133,7 +133,7 @@ def vulkan_device_targets_attr(gpu_target: str) -> str:
 
 
 _CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
-# Best dense flags measured on llvm-cpu (dense VGG-16 12.3 -> 8.2 ms; architecture.md); also the
+# Best dense flags measured on llvm-cpu (dense VGG-16 12.3 -> 8.2 ms, NOTES.md); also the
 # Vulkan targets' choice: without it IREE 3.13's SPIR-V convs give pattern-sparse ResNet-50 rel err
 # 0.19 on lavapipe (32x32), with it all three models are right, but one differential case is
 # wrong (dense 10->27 3x3 on 9x5 with bias: rel err 32; test_differential.py, a strict xfail).

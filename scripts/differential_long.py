@@ -7,12 +7,13 @@
 Uses the hypothesis strategies of ``test/python/test_differential.py`` with a fixed seed
 (no database, no shrinking: a failing branch is recorded with its full description, and
 reproduces with ``check_network([Case(**...)])``). Each network holds ``--per-network``
-independent branches compiled in one IREE compile; networks rotate over the pipelines
-``compile`` (pconv_mlir.compile as is), ``force`` (pattern lowering forced) and ``packed``
-(forced, every conv packed). Every ``--vulkan-every``-th network is also compiled for
-``vulkan-lavapipe`` and run on the Vulkan driver (when present). A network that fails to
-compile is retried branch by branch to name the culprit. Exit code 0 when every branch
-matched PyTorch within 1e-4.
+independent branches compiled in one IREE compile; the cases include 1x1 block convs
+("blocks") and ResNet bottlenecks ("bottleneck"). Networks rotate over the pipelines
+``compile`` (pconv_mlir.compile as is), ``force`` (pattern lowering forced), ``packed``
+(forced, every conv packed) and ``nhwc`` (forced, channels-last). Every
+``--vulkan-every``-th network is also compiled for ``vulkan-lavapipe`` and run on the Vulkan
+driver (when present). A network that fails to compile is retried branch by branch to name
+the culprit. Exit code 0 when every branch matched PyTorch within 1e-4.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
 from pconv_mlir.runtime import vulkan_available  # noqa: E402
 
-PIPELINE_ORDER = ("force", "packed", "compile")
+PIPELINE_ORDER = ("force", "packed", "compile", "nhwc")
 NETWORK_FAILURES: list[dict] = []  # whole networks that failed (their branches are then run alone)
 
 

@@ -240,8 +240,8 @@ def markdown(settings: dict[str, Any], table: list[dict[str, Any]], test_images:
         "blocks cost on top of the patterns. `1x1 MACs` / `conv MACs` = dense / non-zero-weight MACs of the 1x1 "
         "convs / of all convs (measured "
         "on the pruned weights; `keep_count` rounds per layer, so 1x1 MACs are not exactly r); `pattern convs` = "
-        "convs the compiler lowers as pattern convs (`pconv_mlir.pruning.lowering_rule`; the 1x1 convs are dense "
-        "there until it lowers 1x1 blocks).",
+        "convs the compiler lowers as pattern convs or 1x1 blocks (`pconv_mlir.pruning.lowering_rule`, which "
+        "asks the compiler's cost model whether the 1x1 blocks pay).",
         "",
     ]
     for name in dict.fromkeys(row["model"] for row in table):

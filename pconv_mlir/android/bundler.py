@@ -339,11 +339,28 @@ def _replace_dir(staged: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _phone_device(vmfb: bytes, src: str, device: str | None) -> str:
+    """The device a bundle of ``vmfb`` runs on (None: the module's); refuses a module with CPU
+    code for another architecture than the phone's (an llvm-cpu module is x86-64 code)."""
+    from pconv_mlir.runtime.module_info import module_info
+
+    info = module_info(vmfb)
+    if info.cpu_archs - {"arm_64"}:
+        raise PconvInputError(f"{src}: compiled for {info.what} ({info.archs} code), which a phone cannot run: "
+                              "compile it with "
+                              "--target arm64-android (or a vulkan-* target) for the bundle")
+    if info.vulkan and device not in (None, "vulkan"):
+        raise PconvInputError(f"{src}: compiled for {info.what}, which runs on the vulkan device, not {device}")
+    if info.cpu_archs and device == "vulkan":
+        raise PconvInputError(f"{src}: compiled for {info.what}, which runs on local-task or local-sync, not vulkan")
+    return device or info.default_device()
+
+
 def bundle(
     module: str | os.PathLike | bytes,
     inputs: Sequence[Any],
     out_dir: str | os.PathLike,
-    device: str = "local-task",
+    device: str | None = None,
     function: str = "main",
     references: Sequence[Any] | None = None,
     cache: Path | None = None,
@@ -358,12 +375,13 @@ def bundle(
     The bundle is written in a temporary folder next to ``out_dir`` and renamed into place:
     an older bundle at ``out_dir`` stays as it was until the new one is complete.
     """
-    if device not in DEVICES:
+    if device is not None and device not in DEVICES:
         raise PconvInputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     check_function_name(function)
     out = Path(os.path.realpath(out_dir))
     _check_bundle_target(out)
-    vmfb, _ = read_vmfb(module)
+    vmfb, src = read_vmfb(module)
+    device = _phone_device(vmfb, src, device)
     in_specs, out_specs = _module_signature(vmfb, function)
 
     arrays = []

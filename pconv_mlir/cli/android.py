@@ -33,7 +33,8 @@ def add_parser(subparsers) -> None:
     b.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
                    help="input (.npy), in order; repeat for several")
     b.add_argument("-o", "--output-dir", required=True, metavar="DIR")
-    b.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="device run.sh uses by default")
+    b.add_argument("--device", "-d", default=None, choices=DEVICES,
+                   help="device run.sh uses by default (default: the module's: vulkan for Vulkan, else local-task)")
     b.add_argument("--function", "-f", default="main")
     b.add_argument("--allow-nonfinite", action="store_true", help="bundle inputs holding Inf/NaN (see `pconv run`)")
     g = b.add_mutually_exclusive_group()
@@ -84,7 +85,7 @@ def cmd_bundle(args) -> int:
             except Exception as e:
                 raise PconvInputError(f"cannot read inputs: {e}") from None
             host = load_module(args.reference_module, device="local-sync")
-            refs = host.run(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
+            refs = host.run_all(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
         d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function,
                            references=refs or None, allow_nonfinite=args.allow_nonfinite)
         print(f"bundle written to {d} (run: pconv android run {d} [--emulate])")

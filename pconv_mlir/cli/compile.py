@@ -14,11 +14,19 @@ MAX_INPUT_RANK = 8
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("compile", help="compile linalg MLIR or a saved pruned model to an IREE module",
-                              description="Compile INPUT (linalg-on-tensors .mlir with constant weights, as "
-                                          "torch-mlir emits it, or a saved pruned model .pt) for a target.")
-    p.add_argument("input", help=".mlir file or saved pruned model (.pt)")
-    p.add_argument("--target", default="llvm-cpu", help="compile target (see pconv_mlir.targets; default llvm-cpu)")
+    from pconv_mlir.targets import TARGETS
+
+    p = subparsers.add_parser("compile", help="compile a model (.pt2, .mlir, pruned .pt) to an IREE module",
+                              description="Compile INPUT for a target: a torch.export program (.pt2,\n"
+                                          "torch.export.save), linalg-on-tensors .mlir with constant weights (as\n"
+                                          "torch-mlir emits it; `pconv import` writes one), or a model saved by\n"
+                                          "`pconv prune` (.pt).",
+                              epilog="targets:\n" + "\n".join(f"  {t.name:24} {t.description}"
+                                                                for t in TARGETS.values()),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help=".pt2 (torch.export.save), .mlir, or a pruned model saved by pconv prune (.pt)")
+    p.add_argument("--target", default="llvm-cpu", metavar="TARGET",
+                   help=f"compile target: {', '.join(TARGETS)} (default llvm-cpu; the list below says what each is)")
     p.add_argument("-o", "--output", required=True, help="output .vmfb")
     p.add_argument("--report", help="write the per-convolution report (JSON) here")
     p.add_argument("--dump-ir", metavar="DIR", help="keep each stage's IR in DIR")
@@ -54,6 +62,10 @@ def _load_pruned(path: str, shape: str | None):
     try:  # a file that is not a pruned model, or metadata that does not match the weights
         model, meta = load_pruned(path)
     except (ValueError, OSError) as err:
+        if "Unsupported global" in str(err):  # pickled classes: a torch.save(model) file, never unpickled
+            from pconv_mlir.frontend import pickled_model_help
+
+            raise PconvInputError(pickled_model_help(path)) from None
         raise PconvInputError(str(err)) from None
     if shape is None:
         stored = getattr(meta, "input_shape", None)
@@ -71,10 +83,13 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths([("-o", args.output), ("--report", args.report)], inputs=[args.input])
     check_output_dir("--dump-ir", args.dump_ir)
     source, example = args.input, None
+    if args.input_shape is not None and not args.input.endswith(".pt"):  # a .pt2 or .mlir fixes its own shape
+        raise PconvInputError("--input-shape applies to a pruned model (.pt) only; a .pt2 or .mlir has its shape")
     if args.input.endswith(".pt"):
         source, example = _load_pruned(args.input, args.input_shape)
-    elif not args.input.endswith(".mlir"):
-        raise PconvInputError(f"{args.input}: expected a .mlir file or a saved pruned model (.pt)")
+    elif not args.input.endswith((".mlir", ".pt2")):
+        raise PconvInputError(f"{args.input}: expected a .mlir file, a .pt2 (torch.export.save) or a pruned "
+                              "model saved by pconv prune (.pt)")
     compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir)
     compiled.save(args.output, args.report)
     for r in compiled.report:

@@ -27,6 +27,7 @@ from pconv_mlir.errors import PconvError
 SUBCOMMAND_MODULES = (
     "pconv_mlir.cli.prune",
     "pconv_mlir.cli.compile",
+    "pconv_mlir.cli.import_model",
     "pconv_mlir.cli.runtime",
     "pconv_mlir.cli.android",
 )

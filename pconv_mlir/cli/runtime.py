@@ -1,12 +1,13 @@
 """`pconv run` and `pconv bench` subcommands.
 
 The `pconv` entry point calls :func:`add_parser` with its subparsers object;
-each subcommand sets ``handler`` (via ``set_defaults``).  Handlers return an exit
+each subcommand sets ``handler`` (via ``set_defaults``). The device follows the module's
+target unless ``--device`` overrides it (:mod:`pconv_mlir.runtime.module_info`).  Handlers return an exit
 code; errors print one line to stderr and return 1 (no traceback).
 
-    pconv run MODULE.vmfb --device vulkan --input x.npy [--input y.npy] \
+    pconv run MODULE.vmfb --input x.npy [--input y.npy] [--device vulkan] \
         [--output out.npy ...] [--function main] [--params model.irpa]
-    pconv bench MODULE.vmfb --device local-task [--threads 1] [--repeats 20] \
+    pconv bench MODULE.vmfb [--device local-task] [--threads 1] [--repeats 20] \
         [--warmup 3] [--input x.npy ...]     (random inputs if none given)
 """
 
@@ -32,8 +33,27 @@ def _load_inputs(paths):
         except FileNotFoundError:
             raise PconvInputError(f"input file not found: {p}") from None
         except Exception as e:
+            kind = _not_npy_kind(p)
+            if kind:
+                raise PconvInputError(f"{p} is {kind}, not a .npy array: save the model's input tensor with "
+                                      "np.save('x.npy', x) (e.g. the preprocessed image, shape N,C,H,W)") from None
             raise PconvInputError(f"cannot read {p} as .npy: {e}") from None
     return arrays
+
+
+# Leading bytes of files people give as --input by mistake (np.load's own message is about pickles).
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"BM", "a BMP image"), (b"PK\x03\x04", "a zip archive (a .npz or torch.save file?)"))
+
+
+def _not_npy_kind(path) -> str | None:
+    """What ``path`` is when its first bytes name a known non-.npy format, else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
 def _random_inputs(mod, function):
@@ -58,7 +78,8 @@ def _random_inputs(mod, function):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("module", metavar="MODULE", help="compiled module (.vmfb)")
-    p.add_argument("--device", "-d", default="local-task", choices=DEVICES, help="IREE device (default: local-task)")
+    p.add_argument("--device", "-d", default=None, choices=DEVICES,
+                   help="IREE device (default: the module's: vulkan for Vulkan targets, else local-task)")
     p.add_argument("--function", "-f", default="main", help="function to call (default: main)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="X.npy",
                    help="input tensor (.npy), in order; repeat for several")
@@ -101,7 +122,7 @@ def cmd_run(args) -> int:
                            inputs=[args.module, args.params, *args.input])
         mod = load_module(args.module, device=args.device, threads=args.threads, parameters=args.params)
         inputs = _load_inputs(args.input)
-        outs = mod.run(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
+        outs = mod.run_all(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
         if args.output and len(args.output) != len(outs):
             raise PconvInputError(f"{args.function} returned {len(outs)} output(s) but {len(args.output)} "
                                   "--output path(s) were given")

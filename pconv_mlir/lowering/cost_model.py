@@ -6,7 +6,9 @@ Passes and emitters ask this module; none keeps a threshold of its own:
 - whether packing, reordering or lowering a conv as a pattern conv pays
   (:func:`pattern_refusal`, :func:`reorder_pays_off`, :data:`MIN_MAC_REDUCTION`);
 - whether merging two filter blocks pays (:func:`merge_pays_off`);
-- how to cut a layer into chunks that stay in cache (:func:`chunk_plan`).
+- how to cut a layer into chunks that stay in cache (:func:`chunk_plan`);
+- whether a 1x1 conv's block connectivity pays, when raising it and when lowering it
+  (:func:`block_refusal`, :func:`block_lowering_refusal`).
 
 The rates were fitted on x86 (AVX2/AVX-512), llvm-cpu, IREE 3.13, 1 thread
 (``results/layer_bench.md``); they only have to rank "pattern" against "dense" with a margin.
@@ -34,6 +36,18 @@ MIN_CHANNELS = 8
 MIN_MAC_REDUCTION = 2.0
 #: The predicted speed-up over dense a pattern conv must reach.
 MIN_PREDICTED_SPEEDUP = 1.3
+
+# -- 1x1 blocks -------------------------------------------------------------------------------
+#: A 1x1 block conv gathers each block's kept input-channel planes: ``blocks * kept / C`` times
+#: the input (the gather amplification). Above this the gathers cost more than the saved MACs:
+#: expand layers such as ResNet-50's 256->1024@14 at G=8, half the channels kept (amplification
+#: 64), measured 0.4-0.8x against IREE's dense NHWC matmul.
+MAX_AMPLIFICATION_1X1 = 4.0
+#: The block GEMMs must cut the dense 1x1 MACs by at least this to be lowered as blocks (a 1x1
+#: dense conv is one well-tuned matmul; the gather has to be paid for by fewer MACs).
+MIN_LOWERED_REDUCTION_1X1 = 1.5
+#: The compact pass's bar for packing a 1x1 block conv (``min-mac-reduction`` = 0).
+MIN_MAC_REDUCTION_1X1 = 1.25
 
 DENSE_MAC_RATE = 11.5e9  # dense conv (best of default / im2col), MAC/s
 BMM_MAC_RATE = {1: 2e9, 2: 4e9, 4: 8e9, 8: 15e9, 16: 18e9, 32: 20e9}  # batch_matmul by block size
@@ -90,8 +104,40 @@ def predict_times(spec: ConvSpec, blocks: int, g: int, rows: int, pixels: int) -
             "bmm": bmm_macs / _bmm_rate(g) + blocks * rows * pixels * GATHER_S_PER_ELEM + 2 * DISPATCH_S}
 
 
+def min_mac_reduction(kernel: tuple[int, int]) -> float:
+    """The compact pass's default bar: patterns must halve the MACs, 1x1 blocks cut them 1.25x."""
+    return MIN_MAC_REDUCTION_1X1 if tuple(kernel) == (1, 1) else MIN_MAC_REDUCTION
+
+
+def block_refusal(in_channels: int, dense_macs_per_pixel: int, blocks: int, g: int, rows: int) -> str | None:
+    """Why a 1x1 conv with block connectivity (``blocks`` blocks of ``g`` filters, at most
+    ``rows`` kept input channels per block, padded here to :data:`ROW_MULTIPLE` as the
+    lowering pads them) should stay a dense matmul, or None."""
+    if in_channels < MIN_CHANNELS:
+        return f"only {in_channels} input channels (< {MIN_CHANNELS}): a dense matmul is as fast"
+    rows = -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE  # the lowering pads each block's rows
+    amplification = blocks * rows / in_channels
+    if amplification > MAX_AMPLIFICATION_1X1:
+        return (f"the blocks would gather {amplification:.1f}x the input ({blocks} blocks of {g} filters, "
+                f"{rows} of {in_channels} channels each; > {MAX_AMPLIFICATION_1X1:g}x): gathers cost more "
+                "than the MACs saved")
+    macs = blocks * g * rows
+    if macs * MIN_LOWERED_REDUCTION_1X1 > dense_macs_per_pixel:
+        return (f"the blocks keep most of the dense MACs ({macs} vs {dense_macs_per_pixel} per pixel, "
+                f"< {MIN_LOWERED_REDUCTION_1X1:g}x fewer)")
+    return None
+
+
+def block_lowering_refusal(spec: ConvSpec, blocks: int, g: int, rows: int) -> str | None:
+    """:func:`block_refusal` for a 1x1 conv as the lowering sees it."""
+    return block_refusal(spec.Cg, spec.K * spec.Cg, blocks, g, rows)
+
+
 def pattern_refusal(spec: ConvSpec, macs: int, blocks: int, g: int, rows: int, pixels: int) -> str | None:
-    """Why the pattern lowering would not beat dense for this layer, or None when it would."""
+    """Why the pattern (or, for 1x1, block) lowering would not beat dense for this layer, or
+    None when it would."""
+    if (spec.KH, spec.KW) == (1, 1):
+        return block_lowering_refusal(spec, blocks, g, rows)
     if spec.Cg < MIN_CHANNELS:
         return (f"only {spec.Cg} input channels per group (< {MIN_CHANNELS}): rows of a few channels make "
                 "the gather and a K<8 matmul dominate (measured 0.15-0.9x on 3->64@32)")

@@ -127,10 +127,10 @@ class _Emitter:
         if geometry.flat:
             self.args.append(("%toff", geometry.offsets(s, p.taps)))
             if geometry.kind == "masked-rows":
-                self.args.append(("%tkx", np.ascontiguousarray(p.taps % 3, np.int32)))
-                self.args.append(("%cmask", row_edge_mask(s.OH, s.OW, s.dilation[1], s.padding[1])))
+                self.args.append(("%tkx", np.ascontiguousarray(p.taps % s.KW, np.int32)))
+                self.args.append(("%cmask", row_edge_mask(s.OH, s.OW, s.dilation[1], s.padding[1], s.KW)))
         else:
-            dy, dx = (p.taps // 3) * s.dilation[0], (p.taps % 3) * s.dilation[1]
+            dy, dx = (p.taps // s.KW) * s.dilation[0], (p.taps % s.KW) * s.dilation[1]
             self.args += [("%tdy", np.ascontiguousarray(dy, np.int32)), ("%tdx", np.ascontiguousarray(dx, np.int32))]
         self.has_bias = bias is not None or self.nhwc_epilogue
         if self.has_bias:

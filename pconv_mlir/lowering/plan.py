@@ -1,13 +1,15 @@
-"""Filter blocks and their rows: the one packing of a pattern conv's weights.
+"""Filter blocks and their rows: the one packing of a pattern or block conv's weights.
 
-A pattern conv is cut into *blocks* of G consecutive output filters (never straddling a conv
-group). A block's *rows* are the (input channel, tap) pairs any of its filters reads; its
-weights pack into a dense ``[G, R]`` matrix over those rows. The compact pass, the
-load-elimination pass and the emitters all pack through :func:`pack_rows`, and
-:func:`unpack` turns the packed form back into dense ``(K, C, 3, 3)`` weights.
+A conv (3x3 patterns, or 1x1 block connectivity) is cut into *blocks* of G consecutive
+output filters (never straddling a conv group). A block's *rows* are the (input channel, tap)
+pairs any of its filters reads (taps row-major in the KHxKW window; a 1x1 conv has the one
+tap 0, so its rows are the block's kept input channels); its weights pack into a dense
+``[G, R]`` matrix over those rows. The compact pass, the load-elimination pass and the
+emitters all pack through :func:`pack_rows`, and :func:`unpack` turns the packed form back
+into dense ``(K, C, KH, KW)`` weights.
 
 Row tables use channel -1 for padding rows (zero weights; the gather reads channel 0 and
-zeroes the value) and tap 4 (the centre) for them.
+zeroes the value) and the window's centre tap (``taps // 2``: 4 for 3x3, 0 for 1x1) for them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,18 @@ from pconv_mlir.patterns import PRUNED
 from .spec import ConvSpec, PatternConvRefused
 
 __all__ = ["PatternPlan", "Packed", "pack_rows", "unpack", "rows_of_weights", "rows_of_patterns",
-           "plan_from_weights", "plan_from_packed", "round_up"]
+           "plan_from_weights", "plan_from_packed", "round_up", "pad_tap", "largest_shared_block",
+           "KERNELS"]
 
 PAD_CHANNEL = -1
-PAD_TAP = 4
+PAD_TAP = 4  # of a 3x3 window
+#: The windows the packed form covers: 3x3 patterns and 1x1 blocks.
+KERNELS = ((3, 3), (1, 1))
+
+
+def pad_tap(taps: int) -> int:
+    """The tap padding rows name: the window's centre (every shifted slice of it is in bounds)."""
+    return taps // 2
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -46,14 +56,14 @@ class Packed:
 
 def pack_rows(flat_weight: np.ndarray, blocks: list[np.ndarray], rows: list[list[tuple[int, int]]],
               row_multiple: int = 1, block_size: int | None = None) -> Packed:
-    """Pack ``flat_weight`` (K, C, 9) by ``blocks`` (filter ids) and their ``rows``
+    """Pack ``flat_weight`` (K, C, taps) by ``blocks`` (filter ids) and their ``rows``
     ((channel, tap) pairs, channels counted over all of C): ``weights[b, i, r]`` is filter
     ``blocks[b][i]``'s weight on row ``r`` of block ``b``."""
     g = block_size or max(len(b) for b in blocks)
     r_max = round_up(max(1, max(len(r) for r in rows)), row_multiple)
     weights = np.zeros((len(blocks), g, r_max), np.float32)
     channels = np.full((len(blocks), r_max), PAD_CHANNEL, np.int32)
-    taps = np.full((len(blocks), r_max), PAD_TAP, np.int32)
+    taps = np.full((len(blocks), r_max), pad_tap(flat_weight.shape[2]), np.int32)
     for b, (filters, block_rows) in enumerate(zip(blocks, rows)):
         if not block_rows:
             continue
@@ -65,15 +75,15 @@ def pack_rows(flat_weight: np.ndarray, blocks: list[np.ndarray], rows: list[list
 
 
 def unpack(packed: np.ndarray, channels: np.ndarray, taps: np.ndarray, out_channels: int,
-           in_channels: int) -> np.ndarray:
-    """The dense (K, C, 3, 3) weights a packed form represents (blocks of consecutive filters)."""
+           in_channels: int, kernel: tuple[int, int] = (3, 3)) -> np.ndarray:
+    """The dense (K, C, KH, KW) weights a packed form represents (blocks of consecutive filters)."""
     blocks, g, rows = packed.shape
-    dense = np.zeros((blocks * g, in_channels, 9), np.float32)
+    dense = np.zeros((blocks * g, in_channels, kernel[0] * kernel[1]), np.float32)
     for b in range(blocks):
         for r in range(rows):
             if channels[b, r] >= 0:
                 dense[b * g:(b + 1) * g, channels[b, r], taps[b, r]] += packed[b, :, r]
-    return dense[:out_channels].reshape(out_channels, in_channels, 3, 3)
+    return dense[:out_channels].reshape(out_channels, in_channels, *kernel)
 
 
 def rows_of_weights(flat_weight: np.ndarray, filters: np.ndarray, channel_offset: int = 0) -> list[tuple[int, int]]:
@@ -121,10 +131,11 @@ def plan_from_weights(spec: ConvSpec, weight: np.ndarray, block_size: int, row_m
     block's rows are read off the weights, so the plan is exact for any weight."""
     s = spec
     w = np.asarray(weight, np.float32)
-    if w.shape != (s.K, s.Cg, 3, 3) or (s.KH, s.KW) != (3, 3):
-        raise PatternConvRefused(f"only 3x3 kernels: weight {w.shape}, spec K={s.K} Cg={s.Cg}")
+    if (s.KH, s.KW) not in KERNELS or w.shape != (s.K, s.Cg, s.KH, s.KW):
+        raise PatternConvRefused(f"only 3x3 and 1x1 kernels: weight {w.shape}, spec K={s.K} Cg={s.Cg} "
+                                 f"{s.KH}x{s.KW}")
     g = max(1, int(block_size))
-    flat = w.reshape(s.K, s.Cg, 9)
+    flat = w.reshape(s.K, s.Cg, s.KH * s.KW)
     blocks, rows = [], []
     for gi in range(s.groups):
         for b0 in range(0, s.Kg, g):
@@ -139,7 +150,7 @@ def plan_from_weights(spec: ConvSpec, weight: np.ndarray, block_size: int, row_m
 
 
 def _expand_groups(flat: np.ndarray, s: ConvSpec) -> np.ndarray:
-    full = np.zeros((s.K, s.C, 9), np.float32)
+    full = np.zeros((s.K, s.C, flat.shape[2]), np.float32)
     for gi in range(s.groups):
         full[gi * s.Kg:(gi + 1) * s.Kg, gi * s.Cg:(gi + 1) * s.Cg] = flat[gi * s.Kg:(gi + 1) * s.Kg]
     return full
@@ -151,8 +162,9 @@ def plan_from_packed(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarr
     ``b*G + i`` in slot ``i`` of block ``b``), keeping the passes' blocks and row order but
     dropping rows whose weights are all zero (the packing's padding)."""
     s = spec
-    if s.groups != 1 or (s.KH, s.KW) != (3, 3):
-        raise PatternConvRefused(f"the packed form covers 3x3 convs without groups (groups={s.groups})")
+    if s.groups != 1 or (s.KH, s.KW) not in KERNELS:
+        raise PatternConvRefused(f"the packed form covers 3x3 and 1x1 convs without groups "
+                                 f"(groups={s.groups}, {s.KH}x{s.KW})")
     weights = np.asarray(weights, np.float32)
     nb, g, _ = weights.shape
     blocks, rows = [], []
@@ -160,7 +172,25 @@ def plan_from_packed(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarr
         blocks.append(np.arange(b * g, min(s.K, (b + 1) * g)))
         live = np.nonzero(np.abs(weights[b]).sum(axis=0))[0]
         rows.append([(int(row_channels[b, r]), int(row_taps[b, r])) for r in live])
-    dense = unpack(weights, row_channels, row_taps, s.K, s.C).reshape(s.K, s.C, 9)
+    dense = unpack(weights, row_channels, row_taps, s.K, s.C, (s.KH, s.KW)).reshape(s.K, s.C, s.KH * s.KW)
     nz = dense != 0
     return PatternPlan(s, blocks, pack_rows(dense, blocks, rows, row_multiple),
                        int(nz.any(axis=2).sum()), int(nz.sum()))
+
+
+def largest_shared_block(kernel_patterns: np.ndarray, groups: int) -> int:
+    """The largest power of two G <= 64 such that every G consecutive filters have identical
+    kernel pattern ids (same kept channels, same pattern per channel)."""
+    if groups != 1:
+        return 1
+    k = kernel_patterns.shape[0]
+    best = 1
+    for g in (2, 4, 8, 16, 32, 64):
+        if g > k:
+            break
+        blocks = [kernel_patterns[i:i + g] for i in range(0, k, g)]
+        if all((b == b[0]).all() for b in blocks):
+            best = g
+        else:
+            break
+    return best

@@ -2,6 +2,7 @@
 
 ``ir`` is the one module that imports the MLIR Python bindings; ``parsing`` reads MLIR text
 safely, ``diagnostics`` collects and prints diagnostics, ``constants`` reads constant tensors,
-``pass_infra`` and ``pipeline`` define and run pconv passes, ``pconv_ops`` reads and builds
-pconv op attributes. Importing this package loads no bindings: each module does, when imported.
+``pass_infra`` and ``pipeline`` define and run pconv passes (the pconv ops themselves, with
+their typed builders and accessors, are ``pconv_mlir.dialects.pconv``). Importing this package
+loads no bindings: each module does, when imported.
 """

@@ -14,6 +14,8 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
+import numpy as np
+
 from pconv_mlir.mlir.ir import PassManager, ir
 
 
@@ -127,6 +129,17 @@ def ops_named(root: ir.Operation, *names: str) -> list[ir.Operation]:
 
     root.walk(visit)
     return found
+
+
+def constant(at: ir.Operation, array: np.ndarray) -> ir.Value:
+    """A new ``arith.constant`` holding ``array``, inserted before ``at``."""
+    from pconv_mlir.mlir.constants import dense_attr
+    from pconv_mlir.mlir.dtypes import mlir_element_type
+
+    array = np.ascontiguousarray(array)
+    with ir.InsertionPoint(at), at.location:
+        t = ir.RankedTensorType.get(list(array.shape), ir.Type.parse(mlir_element_type(array.dtype)))
+        return ir.Operation.create("arith.constant", results=[t], attributes={"value": dense_attr(array)}).result
 
 
 def install_functions(module: ir.Operation, text: str) -> None:

@@ -20,7 +20,8 @@ from .tvm_relax import TvmRelax
 
 #: Column order of the tables: PyTorch first, pconv last.
 PEERS: dict[str, Peer] = {p.name: p for p in (
-    TorchEager(), TorchCompile(), OnnxRuntime(), LiteRt(), TvmRelax(), Mnn(), Iree(dense=True), Iree(dense=False))}
+    TorchEager(), TorchCompile(), OnnxRuntime(), LiteRt(), TvmRelax(), Mnn(), Iree(dense=True),
+    Iree(dense=True, channels_last=True), Iree(dense=False))}
 
 
 def get_peer(name: str) -> Peer:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pconv_mlir.numerics import TOLERANCE, rel_err
+from pconv_mlir.runtime.timing import realtime_priority
 
 from . import PEERS, PeerUnavailable
 
@@ -44,20 +45,29 @@ TARGET_SPEEDUP = 4.0
 PRUNE_KEEP = 1 / 3.6
 
 
+#: Keep rate of the 1x1 convs' input channels in "pruned+1x1" weights (2x fewer 1x1 MACs).
+KEEP_1X1 = 0.5
+WEIGHTS = ("dense", "pruned", "pruned+1x1")
+
+
 def build(name: str, weights: str, group_size: int = 32, seed: int = 0, **kwargs):
-    """``build_model(name)`` with seed-0 weights; ``weights="pruned"``: pattern-sparse
+    """``build_model(name)`` with seed-0 weights; ``weights="pruned"``: pattern-sparse 3x3 convs
     (:func:`pconv_mlir.synthetic.pattern_prune_model`, 8 patterns, 1/3.6 of kernels kept,
-    ``group_size`` consecutive filters sharing structure)."""
+    ``group_size`` consecutive filters sharing structure); ``"pruned+1x1"``: also the 1x1 convs in
+    blocks of ``group_size`` filters keeping the same half of the input channels
+    (:func:`pconv_mlir.synthetic.block_prune_model_1x1`)."""
     import torch
 
     from pconv_mlir.models import build_model
-    from pconv_mlir.synthetic import pattern_prune_model
+    from pconv_mlir.synthetic import block_prune_model_1x1, pattern_prune_model
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     torch.manual_seed(seed)
     model = build_model(name, **kwargs).eval()
-    if weights == "pruned":
+    if weights != "dense":
         pattern_prune_model(model, seed=seed, group_size=group_size, keep=PRUNE_KEEP)
-    elif weights != "dense":
-        raise ValueError(f"weights must be dense or pruned, not {weights!r}")
+    if weights == "pruned+1x1":
+        block_prune_model_1x1(model, seed=seed, group_size=group_size, keep=KEEP_1X1)
     return model
 
 
@@ -75,8 +85,9 @@ def _short(e: BaseException, n: int = 300) -> str:
 
 def bench_model(model, x: np.ndarray, peers: Sequence[str], threads: Sequence[int], rounds: int = 5,
                 min_time: float = 0.3, tol: float = TOLERANCE, workdir: str | None = None,
-                log: Callable[[str], None] = print) -> dict:
-    """One model through ``peers``; returns ``{peer: record}`` (see module doc)."""
+                log: Callable[[str], None] = print, realtime: bool = False) -> dict:
+    """One model through ``peers``; returns ``{peer: record}`` (see module doc). ``realtime``:
+    the timing rounds run at real-time priority (:func:`~pconv_mlir.runtime.timing.realtime_priority`)."""
     import torch
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
@@ -125,21 +136,10 @@ def bench_model(model, x: np.ndarray, peers: Sequence[str], threads: Sequence[in
             runners[name] = runner
             log(f"  {name}: converted in {rec['convert_s']} s, rel err {rec['rel_err']:.1e}")
         samples = {n: {t: [] for t in threads} for n in runners}
-        for rnd in range(rounds):
-            for t in threads:
-                order = list(runners)
-                order = order[rnd % len(order):] + order[:rnd % len(order)] if order else order
-                for n in order:
-                    if recs[n]["status"] != "ok":
-                        continue
-                    try:
-                        samples[n][t].append(runners[n].time_ms(x, t, min_time))
-                    except Exception as e:  # noqa: BLE001
-                        recs[n].update(status="error", reason=f"timing ({t} threads): {_short(e)}")
-                        log(f"  {n}: timing failed ({_short(e)})")
-            log(f"  round {rnd + 1}/{rounds}: " + ", ".join(
-                f"{n} " + "/".join(f"{s[t][-1]:.2f}" for t in threads if s[t]) for n, s in samples.items()
-                if recs[n]["status"] == "ok"))
+        with realtime_priority(realtime) as active:
+            if realtime and not active:
+                log("  (real-time priority unavailable: timing at normal priority)")
+            _rounds(runners, recs, samples, x, threads, rounds, min_time, log)
         for n, s in samples.items():
             if recs[n]["status"] == "ok":
                 recs[n]["samples_ms"] = {str(t): [round(v, 4) for v in s[t]] for t in threads}
@@ -151,6 +151,26 @@ def bench_model(model, x: np.ndarray, peers: Sequence[str], threads: Sequence[in
             import shutil
             shutil.rmtree(workdir, ignore_errors=True)
     return recs
+
+
+def _rounds(runners: dict, recs: dict, samples: dict, x: np.ndarray, threads: Sequence[int], rounds: int,
+            min_time: float, log: Callable[[str], None]) -> None:
+    """Interleaved timing: each round, per thread count, every peer once (order rotating)."""
+    for rnd in range(rounds):
+        for t in threads:
+            order = list(runners)
+            order = order[rnd % len(order):] + order[:rnd % len(order)] if order else order
+            for n in order:
+                if recs[n]["status"] != "ok":
+                    continue
+                try:
+                    samples[n][t].append(runners[n].time_ms(x, t, min_time))
+                except Exception as e:  # noqa: BLE001
+                    recs[n].update(status="error", reason=f"timing ({t} threads): {_short(e)}")
+                    log(f"  {n}: timing failed ({_short(e)})")
+        log(f"  round {rnd + 1}/{rounds}: " + ", ".join(
+            f"{n} " + "/".join(f"{s[t][-1]:.2f}" for t in threads if s[t]) for n, s in samples.items()
+            if recs[n]["status"] == "ok"))
 
 
 def speedups(recs: dict, threads: Sequence[int]) -> dict:
@@ -166,8 +186,11 @@ def speedups(recs: dict, threads: Sequence[int]) -> dict:
         fastest = min(others, key=others.get)
         out[t] = {"fastest_peer": fastest, "fastest_ms": others[fastest],
                   "speedup": others[fastest] / recs["pconv"]["ms"][t]}
-        if "iree-dense" in others:
-            out[t]["speedup_vs_iree_dense"] = others["iree-dense"] / recs["pconv"]["ms"][t]
+        iree = {n: ms for n, ms in others.items() if n.startswith("iree-dense")}
+        if iree:  # IREE's own dense compile: its fastest configuration in this run
+            best = min(iree, key=iree.get)
+            out[t]["iree_dense_best"] = best
+            out[t]["speedup_vs_iree_dense"] = iree[best] / recs["pconv"]["ms"][t]
     return out
 
 
@@ -187,7 +210,7 @@ def machine() -> str:
 def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), peers: Sequence[str] | None = None,
         threads: Sequence[int] = (1,), rounds: int = 5, min_time: float = 0.3, tol: float = TOLERANCE,
         group_size: int = 32, workdir: str | None = None, input_shapes: dict | None = None,
-        model_kwargs: dict | None = None, log: Callable[[str], None] = print) -> dict:
+        model_kwargs: dict | None = None, log: Callable[[str], None] = print, realtime: bool = False) -> dict:
     """The whole benchmark; returns ``{"meta": ..., "results": [...]}`` (what the JSON holds)."""
     from pconv_mlir.provenance import repo_commit
     commit = repo_commit()  # the code this run loads (files may change while it runs)
@@ -199,12 +222,12 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
     results = []
     for name in models:
         for w in weights:
-            log(f"{name} ({w}{f', G={group_size}' if w == 'pruned' else ''}), input {shapes[name]}")
+            log(f"{name} ({w}{f', G={group_size}' if w != 'dense' else ''}), input {shapes[name]}")
             model = build(name, w, group_size, **(model_kwargs or {}).get(name, {}))
             x = np.random.default_rng(0).standard_normal(shapes[name]).astype(np.float32)
             wd = os.path.join(workdir, f"{name}_{w}") if workdir else None
-            recs = bench_model(model, x, peers, threads, rounds, min_time, tol, wd, log)
-            results.append({"model": name, "weights": w, "group_size": group_size if w == "pruned" else None,
+            recs = bench_model(model, x, peers, threads, rounds, min_time, tol, wd, log, realtime)
+            results.append({"model": name, "weights": w, "group_size": group_size if w != "dense" else None,
                             "input": list(shapes[name]), "peers": recs, "pconv_speedup": speedups(recs, threads)})
     meta = {
         "date": datetime.date.today().isoformat(),
@@ -212,11 +235,14 @@ def run(models: Sequence[str], weights: Sequence[str] = ("dense", "pruned"), pee
         "machine": machine(),
         "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
         "wall_s": round(time.time() - t_start, 1),
+        "timing_priority": "SCHED_FIFO (real-time) during the timing rounds" if realtime else "normal",
         "python": platform.python_version(),
         "threads": threads, "rounds": rounds, "min_time_s": min_time, "tolerance": tol,
         "batch": 1, "dtype": "float32",
         "pruned": f"pconv_mlir.synthetic.pattern_prune_model: 8 patterns (4 of 9 weights), "
-                  f"1/3.6 of kernels kept, G={group_size} filters share structure, seed 0",
+                  f"1/3.6 of kernels kept, G={group_size} filters share structure, seed 0; pruned+1x1: also "
+                  f"every 1x1 conv in blocks of G filters keeping the same {KEEP_1X1:g} of the input channels "
+                  "(pconv_mlir.synthetic.block_prune_model_1x1)",
         "target": f"pconv >= {TARGET_SPEEDUP:g}x faster than the fastest peer at <= 0.5 pt accuracy loss "
                   "(accuracy is not measured here: random weights)",
         "peers": {n: {"version": PEERS[n].version(), "route": PEERS[n].route, "threads": PEERS[n].threads_how}
@@ -242,21 +268,26 @@ def markdown(data: dict) -> str:
          f"Machine: {meta['machine']}; commit {meta.get('commit', '?')}; "
          f"1-min load average {meta['load_average_1min']['start']} at the start, "
          f"{meta['load_average_1min']['end']} at the end (the machine is shared: absolute times are inflated, "
-         "ratios between peers measured in the same interleaved rounds hold better).", "",
+         "ratios between peers measured in the same interleaved rounds hold better). "
+         f"Timing priority: {meta.get('timing_priority', 'normal')}.", "",
          f"Batch 1, fp32, ms per inference, median of {meta['rounds']} interleaved rounds (each sample itself "
          f"a median over >= {meta['min_time_s']} s). Every output matched PyTorch (rel err <= {meta['tolerance']:g}) "
          f"before it was timed. Pruned: {meta['pruned']}. Command: `{meta['command']}`.", "",
-         "| model | weights | threads | " + " | ".join(head) + " | pconv vs fastest peer |",
-         "|---|---|---|" + "---|" * len(peers) + "---|"]
+         "| model | weights | threads | " + " | ".join(head) + " | pconv vs fastest peer | pconv vs IREE dense |",
+         "|---|---|---|" + "---|" * len(peers) + "---|---|"]
     for r in results:
         for t in threads:
             sp = r["pconv_speedup"].get(t)
             spc = f"{sp['speedup']:.2f}x (vs {sp['fastest_peer']})" if sp else "-"
+            spi = (f"{sp['speedup_vs_iree_dense']:.2f}x (vs {sp['iree_dense_best']})"
+                   if sp and "iree_dense_best" in sp else "-")
             w = r["weights"] + (f" G={r['group_size']}" if r["group_size"] else "")
             L.append(f"| {r['model']} | {w} | {t} | " + " | ".join(_cell(r["peers"][p], t) for p in peers)
-                     + f" | {spc} |")
+                     + f" | {spc} | {spi} |")
     L += ["", f"Target: {meta['target']}. skip = not installed (reason below), wrong = output did not match "
-          "PyTorch, fail = conversion or run failed.", "", "## Peers", "",
+          "PyTorch, fail = conversion or run failed. IREE dense: the fastest of IREE's own dense "
+          "configurations in the run (iree-dense: NCHW as imported; iree-dense-cl: IREE's channels-last rewrite).",
+          "", "## Peers", "",
           "| peer | version | route | threads |", "|---|---|---|---|"]
     for p, d in meta["peers"].items():
         L.append(f"| {p} | {d['version']} | {d['route']} | {d['threads']} |")

@@ -29,7 +29,9 @@ class PruningConfig:
         ``group_size_1x1`` consecutive filters (never straddling a conv group; the last block
         of a group may be shorter) every filter keeps the same ``keep_1x1`` fraction of input
         channels, chosen by the block's column norms; the other weight columns are exactly
-        zero. The compiler keeps 1x1 convs dense for now, hence off by default.
+        zero. The compiler lowers such a 1x1 conv as blocks (gather + batched GEMM) where its cost
+        model says they pay (``lowering_rule.pattern_lowering_reason``; few blocks, half or
+        fewer of the channels kept) and as a dense matmul otherwise; off by default.
       keep_1x1: fraction of input channels a 1x1 block keeps (1/keep fewer 1x1 MACs). 0.5 by
         default, the largest cut that stayed within 0.5 pt of dense with ADMM on digits
         (``results/pruning_accuracy_1x1.md``, G=8 with 3x3 patterns, 5 seeds: 2x cost 0.41 pt on

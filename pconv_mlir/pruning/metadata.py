@@ -1,8 +1,10 @@
 """What a pruned model promises, layer by layer: the contract between pruner and compiler.
 
-The compiler reads pattern ids rather than re-deriving them from weights because a kept
-kernel may hold zeros by chance (then the weights alone do not say which pattern it uses),
-and because the group structure (G) must be known to choose the lowering.
+The compiler does not read this metadata: `pconv-raise-pattern-conv` re-derives patterns and
+blocks from the weights alone, so any model (also one pruned elsewhere) compiles the same way. A
+kept kernel that holds zeros by chance is still right: the raise pass picks a library pattern that
+covers its non-zeros. The metadata serves the pruner itself: save/load of a pruned checkpoint,
+masked retraining, the prune summary and its forecast of what the compiler will accelerate.
 """
 
 from __future__ import annotations

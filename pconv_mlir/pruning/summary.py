@@ -84,7 +84,7 @@ class PruningSummary:
         lines = [
             f"pruned {len(pattern) + len(blocks)} of {len(self.convs)} convs: {', '.join(parts) or 'none'}; "
             f"{self.meta.compression():.2f}x fewer weights in them, {self.compression():.2f}x over all convs",
-            f"compiler (lowering_rule): {self.pattern_convs} convs lowered as pattern convs, "
+            f"compiler (lowering_rule): {self.pattern_convs} convs lowered as pattern convs (or 1x1 blocks), "
             f"{self.dense_convs} kept dense",
         ]
         why = Counter(c.reason for c in self.convs if not c.lowered)
@@ -121,6 +121,6 @@ def summarize(model: nn.Module, meta: PruningMeta) -> PruningSummary:
                                         weights, weights))
             continue
         reason = pattern_lowering_reason(tuple(m.kernel_size), m.in_channels, m.out_channels, m.groups,
-                                         layer.group_size)
+                                         layer.group_size, layer.keep if layer.kind == "connectivity" else None)
         verdicts.append(ConvVerdict(name, layer.kind, reason is None, reason or "", weights, int(layer.mask.sum())))
     return PruningSummary(verdicts, meta)

@@ -3,8 +3,8 @@
 Typical use::
 
     from pconv_mlir.runtime import load_module, bench
-    mod = load_module("model.vmfb", device="vulkan")
-    (y,) = mod.run(x)                 # numpy or torch inputs, numpy outputs
+    mod = load_module("model.vmfb")   # the device follows the module's target (device= overrides)
+    y = mod.run(x)                    # numpy or torch inputs; numpy output (a list for several)
     stats = bench(mod, [x], warmup=3, repeats=20)
 
 The parts: :mod:`~pconv_mlir.runtime.device` (which devices exist, one cached HAL device
@@ -31,6 +31,7 @@ _EXPORTS = {
     "LoadedModule": "module",
     "load_module": "module",
     "check_finite": "module",
+    "read_vmfb": "module",
     "bench": "timing",
     "bench_vmfb": "timing",
 }

@@ -30,7 +30,8 @@ import numpy as np
 
 from pconv_mlir.errors import PconvInputError, PconvRuntimeError, first_line
 from pconv_mlir.runtime.buffers import aligned_copy, device_array_to_numpy, to_numpy
-from pconv_mlir.runtime.device import get_device, local_task_threads
+from pconv_mlir.runtime.device import DEVICES, get_device, local_task_threads
+from pconv_mlir.runtime.module_info import module_info, resolve_device
 from pconv_mlir.runtime.signature import TensorSpec, check_arrays, parse_signature
 
 __all__ = ["LoadedModule", "load_module", "function_signature", "read_vmfb", "check_finite"]
@@ -64,12 +65,13 @@ def function_signature(vm_module, function: str = "main") -> tuple[list[TensorSp
 class LoadedModule:
     """A .vmfb loaded into an IREE context on one device.
 
-    Attributes: ``device`` (name), ``threads`` (local-task worker count or None),
-    ``function_names``, ``signature(fn)``.
+    Attributes: ``device`` (name), ``threads`` (local-task worker count or None), ``target``
+    (the pconv target recorded in the module, or None), ``function_names``, ``signature(fn)``.
     """
 
-    def __init__(self, ctx, vm_module, device: str, threads: int | None, hal_device):
+    def __init__(self, ctx, vm_module, device: str, threads: int | None, hal_device, target: str | None = None):
         self._ctx = ctx
+        self.target = target
         self._vm_module = vm_module
         self.device = device
         self.threads = threads
@@ -123,12 +125,22 @@ class LoadedModule:
         items = list(res) if isinstance(res, (tuple, list)) else [res]
         return [device_array_to_numpy(r) if hasattr(r, "to_host") else np.asarray(r) for r in items]
 
-    def run(self, *inputs: Any, function: str = "main", allow_nonfinite: bool = False) -> list[np.ndarray]:
-        """Runs ``function`` on the given inputs; returns a list of numpy outputs. Inputs
-        holding Inf or NaN are refused unless ``allow_nonfinite`` (see :func:`check_finite`)."""
+    def run(self, *inputs: Any, function: str = "main", allow_nonfinite: bool = False):
+        """Runs ``function`` on the given inputs: one numpy array for a function with one
+        output, else a list of them (as ``CompiledModel.run``; :meth:`run_all` always gives a
+        list). Inputs holding Inf or NaN are refused unless ``allow_nonfinite`` (see
+        :func:`check_finite`)."""
+        outputs = self.run_all(*inputs, function=function, allow_nonfinite=allow_nonfinite)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def run_all(self, *inputs: Any, function: str = "main", allow_nonfinite: bool = False) -> list[np.ndarray]:
+        """Runs ``function`` on the given inputs; returns the list of its numpy outputs."""
         if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
             inputs = tuple(inputs[0])
         return self.run_prepared(self.prepare_inputs(inputs, function, allow_nonfinite), function)
+
+    def __repr__(self) -> str:
+        return f"LoadedModule(target={self.target!r}, device={self.device!r}, threads={self.threads})"
 
     __call__ = run
 
@@ -238,7 +250,7 @@ def read_vmfb(vmfb: bytes | bytearray | memoryview | str | os.PathLike,
 
 def load_module(
     vmfb: bytes | bytearray | memoryview | str | os.PathLike,
-    device: str = "local-task",
+    device: str | None = None,
     threads: int | None = None,
     parameters: str | os.PathLike | None = None,
     parameter_scope: str = "model",
@@ -248,7 +260,9 @@ def load_module(
 
     Args:
       vmfb: the module's bytes, or a path to a .vmfb file.
-      device: ``local-task``, ``local-sync`` or ``vulkan``.
+      device: ``local-task``, ``local-sync`` or ``vulkan``; None (the default) follows the module's
+        target (``vulkan`` for Vulkan modules, else ``local-task``). A device that cannot run
+        the module is refused in one line (:func:`pconv_mlir.runtime.module_info.resolve_device`).
       threads: worker threads for ``local-task`` (see :mod:`pconv_mlir.runtime.device`).
       parameters: optional .irpa parameter archive; its parameters are served
         under ``parameter_scope`` (the scope of ``#flow.parameter.named``).
@@ -257,6 +271,10 @@ def load_module(
     import iree.runtime as rt
 
     data, src = read_vmfb(vmfb, sha256)
+    if device is not None and device not in DEVICES:
+        raise PconvRuntimeError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    info = module_info(data)
+    device = resolve_device(info, device, src if src != "<bytes>" else "the module")
     hal_device = get_device(device, threads)
     config = rt.Config(device=hal_device)
     try:
@@ -290,4 +308,4 @@ def load_module(
             hint = " (was it compiled for this device? see pconv_mlir.targets)"
         raise PconvRuntimeError(f"{src}: cannot load module on {device}: {msg}{hint}") from None
     used_threads = (local_task_threads() or None) if device == "local-task" else None
-    return LoadedModule(ctx, vm_module, device, used_threads, hal_device)
+    return LoadedModule(ctx, vm_module, device, used_threads, hal_device, info.target)

@@ -54,7 +54,7 @@ BASE_PIPELINES = (
     "pconv-lower-to-linalg",
     "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
     "pconv-eliminate-redundant-loads,pconv-lower-to-linalg,inline,canonicalize",
-    "pconv-raise-pattern-conv,pconv-compact-weights{group-size=4},pconv-eliminate-redundant-loads{gather-cost=1.0}",
+    "pconv-raise-pattern-conv,pconv-compact-weights{block-size=4},pconv-eliminate-redundant-loads{gather-cost=1.0}",
     "canonicalize,cse",
 )
 

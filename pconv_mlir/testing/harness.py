@@ -51,7 +51,7 @@ def run_vmfb(vmfb: bytes, x: np.ndarray, driver: str = "local-sync", entry: str 
     """The one output of ``entry`` on ``x``."""
     from pconv_mlir.runtime import load_module
 
-    (y,) = load_module(vmfb, device=driver).run(x, function=entry)
+    y = load_module(vmfb, device=driver).run(x, function=entry)
     return y
 
 

@@ -143,3 +143,28 @@ func.func @not_converted(%x: tensor<1x2x2x4x4xf32>, %wg: tensor<2x3x2x3x3xf32>, 
   %y3 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x3, %w3 : tensor<?x2x4x4xf32>, tensor<3x2x3x3xf32>) outs(%o3 : tensor<?x3x2x2xf32>) -> tensor<?x3x2x2xf32>
   return %yg, %y2, %y3 : tensor<1x2x3x2x2xf32>, tensor<1x3x2x2xf32>, tensor<?x3x2x2xf32>
 }
+
+// -----
+
+// A pconv op (here a 1x1 block conv) stays NCHW between transposes its lowering absorbs.
+// CHECK-LABEL: func.func @block_conv_sandwich
+// CHECK: %[[T:.*]] = linalg.transpose {{.*}} permutation = [0, 3, 1, 2]
+// CHECK: %[[B:.*]] = "pconv.block_conv2d"(%[[T]],
+// CHECK: linalg.transpose ins(%[[B]] {{.*}} permutation = [0, 2, 3, 1]
+func.func @block_conv_sandwich(%x: tensor<1x8x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %z = arith.constant 0.0 : f32
+  %w0 = arith.constant dense<0.5> : tensor<8x8x1x1xf32>
+  %e0 = tensor.empty() : tensor<1x8x4x4xf32>
+  %o0 = linalg.fill ins(%z : f32) outs(%e0 : tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  %y0 = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w0 : tensor<1x8x4x4xf32>, tensor<8x8x1x1xf32>) outs(%o0 : tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  %w = arith.constant dense<[[[[1.0]], [[0.0]], [[2.0]], [[0.0]], [[3.0]], [[0.0]], [[4.0]], [[0.0]]], [[[5.0]], [[0.0]], [[6.0]], [[0.0]], [[7.0]], [[0.0]], [[8.0]], [[0.0]]]]> : tensor<2x8x1x1xf32>
+  %b = arith.constant dense<0.0> : tensor<2xf32>
+  %y = "pconv.block_conv2d"(%y0, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, block_size = 2 : i64} : (tensor<1x8x4x4xf32>, tensor<2x8x1x1xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
+  %e1 = tensor.empty() : tensor<1x2x4x4xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%y : tensor<1x2x4x4xf32>) outs(%e1 : tensor<1x2x4x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %m = arith.maximumf %in, %z : f32
+    linalg.yield %m : f32
+  } -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}

@@ -7,8 +7,7 @@
 // CHECK-NOT: linalg.broadcast
 // CHECK: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<2x2x3x3xf32>
 // CHECK: "pconv.conv2d"(%[[X]], %[[W]], %[[B]])
-// CHECK-SAME: dilations = array<i64: 1, 1>
-// CHECK-SAME: group_size = 1 : i64, groups = 1 : i64
+// CHECK-SAME: block_size = 1 : i64, dilations = array<i64: 1, 1>, groups = 1 : i64
 // CHECK-SAME: kernel_patterns = dense<{{\[}}[0, -1], [1, 0]]> : tensor<2x2xi8>
 // CHECK-SAME: padding = array<i64: 1, 1, 1, 1>
 // CHECK-SAME: patterns = array<i64: 1, 3, 4, 5, 0, 1, 4, 7>
@@ -50,10 +49,10 @@ func.func @strided_no_bias(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x2x2xf32> {
 
 // -----
 
-// Four consecutive filters share kept channels and patterns: group_size records it.
+// Four consecutive filters share kept channels and patterns: block_size records it.
 // CHECK-LABEL: func.func @shared_group
 // CHECK: "pconv.conv2d"
-// CHECK-SAME: group_size = 4 : i64
+// CHECK-SAME: block_size = 4 : i64
 // CHECK-SAME: kernel_patterns = dense<{{\[}}[0, 1], [0, 1], [0, 1], [0, 1]]> : tensor<4x2xi8>
 func.func @shared_group(%x: tensor<1x2x6x6xf32>) -> tensor<1x4x4x4xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -142,9 +141,9 @@ func.func @runtime_weights(%x: tensor<1x2x8x8xf32>, %w: tensor<2x2x3x3xf32>) -> 
 
 // -----
 
-// Must not fire: a 1x1 convolution.
+// Must not fire: a 1x1 convolution with too few input channels for blocks to pay.
 // CHECK-LABEL: func.func @pointwise
-// CHECK-NOT: pconv.conv2d
+// CHECK-NOT: pconv.
 // CHECK: linalg.conv_2d_nchw_fchw
 func.func @pointwise(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32> {
   %zero = arith.constant 0.000000e+00 : f32
@@ -174,6 +173,42 @@ func.func @nonzero_pad(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32> {
   %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%padded, %w : tensor<1x2x10x10xf32>, tensor<2x2x3x3xf32>) outs(%init : tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32>
   return %y : tensor<1x2x8x8xf32>
+}
+
+// -----
+
+// A 1x1 conv whose filters, in blocks of 2, keep the same input channels (5 filters: the last
+// block is partial), stride 2 as a ResNet downsample: raised to pconv.block_conv2d, G read off
+// the weights.
+// CHECK-LABEL: func.func @pointwise_blocks
+// CHECK: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<5x16x1x1xf32>
+// CHECK: "pconv.block_conv2d"(%arg0, %[[W]], %arg1)
+// CHECK-SAME: block_size = 2 : i64
+// CHECK-SAME: padding = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>
+// CHECK-SAME: -> tensor<1x5x4x4xf32>
+// CHECK-NOT: linalg.conv_2d_nchw_fchw
+func.func @pointwise_blocks(%x: tensor<1x16x8x8xf32>, %b: tensor<5xf32>) -> tensor<1x5x4x4xf32> {
+  %w = arith.constant dense<[[[[7.0]], [[0.0]], [[6.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[3.0]], [[0.0]], [[3.0]], [[0.0]], [[0.0]], [[1.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[1.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[1.0]], [[0.0]], [[0.0]], [[2.0]], [[0.0]], [[0.0]], [[7.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[6.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[8.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[8.0]], [[6.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]]]> : tensor<5x16x1x1xf32>
+  %e = tensor.empty() : tensor<1x5x4x4xf32>
+  %init = linalg.broadcast ins(%b : tensor<5xf32>) outs(%e : tensor<1x5x4x4xf32>) dimensions = [0, 2, 3]
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x16x8x8xf32>, tensor<5x16x1x1xf32>) outs(%init : tensor<1x5x4x4xf32>) -> tensor<1x5x4x4xf32>
+  return %y : tensor<1x5x4x4xf32>
+}
+
+// -----
+
+// Must not fire: a 1x1 conv whose zeros are scattered (consecutive filters keep different
+// input channels) stays a dense conv.
+// CHECK-LABEL: func.func @pointwise_scattered
+// CHECK-NOT: pconv.
+// CHECK: linalg.conv_2d_nchw_fchw
+func.func @pointwise_scattered(%x: tensor<1x8x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %zero = arith.constant 0.000000e+00 : f32
+  %w = arith.constant dense<[[[[5.0]], [[0.0]], [[8.0]], [[6.0]], [[6.0]], [[0.0]], [[5.0]], [[0.0]]], [[[0.0]], [[5.0]], [[1.0]], [[7.0]], [[0.0]], [[0.0]], [[2.0]], [[1.0]]], [[[4.0]], [[4.0]], [[0.0]], [[0.0]], [[0.0]], [[1.0]], [[1.0]], [[6.0]]], [[[4.0]], [[4.0]], [[8.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]]]]> : tensor<4x8x1x1xf32>
+  %e = tensor.empty() : tensor<1x4x8x8xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x8x8x8xf32>, tensor<4x8x1x1xf32>) outs(%init : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  return %y : tensor<1x4x8x8xf32>
 }
 
 // -----

@@ -50,7 +50,7 @@ def net(tmp_path_factory):
     host.write_bytes(compile_mlir(mlir, "llvm-cpu"))
     xs = d / "x.npy"
     np.save(xs, x.numpy())
-    (y_host,) = load_module(host, device="local-sync").run(x.numpy())
+    y_host = load_module(host, device="local-sync").run(x.numpy())
     return dict(dir=d, arm=arm, host=host, x=xs, y_host=y_host)
 
 
@@ -121,3 +121,49 @@ def test_no_adb_or_bundle(monkeypatch, tmp_path, capsys, bundle_dir):
     assert "adb not found" in err and "Traceback" not in err
     with pytest.raises(PconvError, match="adb not found"):
         android.bench_adb(bundle_dir)
+
+
+@needs_qemu
+def test_block_convs_under_qemu_match_torch(tmp_path):
+    """1x1 block convs (a bottleneck with a stride-2 block-conv shortcut) compiled by pconv for
+    arm64-android and run under qemu match PyTorch; the report says they were lowered as blocks."""
+    import pconv_mlir
+    from pconv_mlir.numerics import TOLERANCE
+
+    class Bottleneck(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.reduce = torch.nn.Conv2d(32, 16, 1)
+            self.mid = torch.nn.Conv2d(16, 16, 3, padding=1)
+            self.expand = torch.nn.Conv2d(16, 64, 1, bias=False)
+            self.short = torch.nn.Conv2d(32, 64, 1, stride=2)
+
+        def forward(self, x):
+            y = torch.relu(self.reduce(x))
+            y = self.expand(torch.relu(torch.nn.functional.max_pool2d(self.mid(y), 2)))
+            return torch.relu(y + self.short(x))
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = Bottleneck().eval()
+    for conv, g in ((model.reduce, 8), (model.expand, 16), (model.short, 32)):
+        k, c = conv.weight.shape[:2]
+        mask = np.zeros((k, c), np.float32)
+        for s in range(0, k, g):
+            mask[s:s + g, rng.choice(c, c // 4, replace=False)] = 1
+        conv.weight.data *= torch.from_numpy(mask).reshape(k, c, 1, 1)
+    x = torch.randn(1, 32, 8, 8)
+    with torch.no_grad():
+        want = model(x).numpy()
+    compiled = pconv_mlir.compile(model, [x], target="arm64-android")
+    assert [r.lowering.split(" ")[0] for r in compiled.report if "1x1" in r.lowering or "blocks" in r.lowering] \
+        == ["blocks"] * 3, [r.lowering for r in compiled.report]
+    try:
+        android.fetch_runtime_tools()
+        android.fetch_glibc()
+    except PconvRuntimeError as e:
+        pytest.skip(f"cannot fetch the aarch64 runtime tools / glibc: {e}")
+    (tmp_path / "m.vmfb").write_bytes(compiled.vmfb)
+    out = android.bundle(tmp_path / "m.vmfb", [x.numpy()], tmp_path / "bundle", references=[want])
+    res = android.run_emulated(out, timeout=300, tolerance=TOLERANCE)
+    assert res.passed, res.summary(TOLERANCE)

@@ -124,7 +124,7 @@ def test_compile_replaces_a_good_module_atomically_and_survives_a_full_disk(work
     assert "m.vmfb" in line
     assert _tree(tmp_path) == good  # the old module and report, and no temporary file
     monkeypatch.undo()
-    (y,) = load_module(out, device="local-sync").run(X)
+    y = load_module(out, device="local-sync").run(X)
     assert np.array_equal(y, 2 * X)
 
 
@@ -276,7 +276,7 @@ def test_nonfinite_input_refused_unless_allowed(work, tmp_path, capsys):
     mod = load_module(work / "add.vmfb", device="local-sync")
     with pytest.raises(PconvInputError, match="input 0 holds 2 non-finite"):
         mod.run(bad)
-    (y,) = mod.run(bad, allow_nonfinite=True)
+    y = mod.run(bad, allow_nonfinite=True)
     assert np.isnan(y[0, 1]) and np.isinf(y[1, 2])
     _refused(["run", work / "add.vmfb", "-d", "local-sync", "-i", tmp_path / "bad.npy"], capsys,
              "non-finite", "--allow-nonfinite")
@@ -325,7 +325,7 @@ def test_every_bit_flip_of_the_zip_framing_is_refused_or_harmless(work):
                 b = bytearray(data)
                 b[j] ^= 1 << bit
                 try:
-                    (y,) = load_module(bytes(b), device="local-sync").run(x)
+                    y = load_module(bytes(b), device="local-sync").run(x)
                 except PconvRuntimeError:
                     refused += 1
                     continue
@@ -356,9 +356,9 @@ def test_bare_flatbuffer_needs_a_checksum(bare, tmp_path, capsys):
     _refused(["run", module, "-d", "local-sync", "-i", _x_file(tmp_path)], capsys, "bare FlatBuffer")
     digest = hashlib.sha256(module.read_bytes()).hexdigest()
     (tmp_path / "m.vmfb.sha256").write_text(f"{digest}  m.vmfb\n")
-    (y,) = load_module(module, device="local-sync").run(X)
+    y = load_module(module, device="local-sync").run(X)
     assert np.array_equal(y, 2 * X)
-    (y,) = load_module(bare.read_bytes(), device="local-sync", sha256=digest).run(X)
+    y = load_module(bare.read_bytes(), device="local-sync", sha256=digest).run(X)
     assert np.array_equal(y, 2 * X)
 
 

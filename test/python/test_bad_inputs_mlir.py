@@ -193,11 +193,11 @@ def test_dynamic_shapes_stay_dense_and_report_question_marks(layout):
 # ------------------------------------------------------------------ pconv-opt edges (item 6)
 
 @pytest.mark.parametrize("pipeline, needle", [
-    ("pconv-compact-weights{group-size=-1}", "'group-size' must be >= 0"),
+    ("pconv-compact-weights{block-size=-1}", "'block-size' must be >= 0"),
     ("pconv-compact-weights{min-mac-reduction=nan}", "finite"),
     ("pconv-compact-weights{min-mac-reduction=-2}", ">= 0"),
     ("pconv-eliminate-redundant-loads{gather-cost=inf}", "finite"),
-    ("pconv-eliminate-redundant-loads{max-group-size=0}", ">= 1"),
+    ("pconv-eliminate-redundant-loads{max-block-size=0}", ">= 1"),
     ("pconv-lower-to-linalg{force=maybe}", "true or false"),
     ("inline{default-pipeline=bogus}", "'bogus' does not refer to a registered pass"),
     ("pconv-pipeline{layout=nwhc}", "nchw or nhwc"),

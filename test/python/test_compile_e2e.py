@@ -40,7 +40,7 @@ def test_pattern_net_matches_torch(group_size):
     compiled = pconv_mlir.compile(net, [x], target="llvm-cpu")
     lowering = [r.lowering for r in compiled.report]
     assert len(lowering) == 6
-    assert lowering[0].startswith("dense") and lowering[5].startswith("dense (kernel is 1x1")
+    assert lowering[0].startswith("dense") and lowering[5].startswith("dense (1x1: weights are dense")
     if group_size > 1:  # the cost model may keep a small layer dense, and then says why
         assert sum(line.startswith("pattern") for line in lowering[1:4]) >= 2, lowering
         assert all(line.startswith(("pattern", "dense (")) for line in lowering), lowering
@@ -76,6 +76,6 @@ def test_compile_cli_and_report(tmp_path):
     assert (tmp_path / "ir" / "01-pconv-raise-pattern-conv.mlir").is_file()
     from pconv_mlir.runtime import load_module
 
-    got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())[0]
+    got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())
     with torch.no_grad():
         assert rel_err(got, net(x).numpy()) <= TOLERANCE

@@ -2,11 +2,13 @@
 
 A hypothesis strategy draws *cases*: a single ``nn.Conv2d`` (channels, kernel size, stride,
 padding, dilation, groups, bias, batch, input size) pattern-pruned with a random library,
-filter group size G and connectivity keep rate, or left dense / all zero; or a small
+filter block size G and connectivity keep rate, or left dense / all zero; a 1x1 conv
+block-pruned (blocks of G filters keeping the same input channels, "blocks"); a small
 chain (conv -> ReLU [-> max pool] -> conv [-> ReLU -> conv]) that exercises kernel
-reordering's permutation sinking and folding. Many cases are compiled together as the
-parallel, independent branches of one network (one input and one output each), so one
-IREE compile checks them all; each branch is compared with PyTorch on its own
+reordering's permutation sinking and folding; or a ResNet bottleneck (1x1 blocks -> 3x3
+patterns -> 1x1 blocks, plus the identity or a strided 1x1 block-conv shortcut, "bottleneck").
+Many cases are compiled together as the parallel, independent branches of one network (one
+input and one output each), so one IREE compile checks them all; each branch is compared with PyTorch on its own
 (``max|pconv - torch| / max|torch| <= 1e-4``, the project's correctness bar).
 
 The fast profile here runs in the default suite (llvm-cpu, and one network on Vulkan
@@ -32,7 +34,7 @@ from support import needs_vulkan
 from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.patterns import ALL_PATTERNS, PRUNED
 
-KINDS = ("pattern", "depthwise", "grouped", "dense", "zero", "kernel", "chain")
+KINDS = ("pattern", "depthwise", "grouped", "dense", "zero", "kernel", "chain", "blocks", "bottleneck")
 
 
 @dataclasses.dataclass
@@ -45,9 +47,9 @@ class ConvSpec:
     dilation: int = 1
     groups: int = 1
     bias: bool = True
-    prune: str = "pattern"  # pattern | dense | zero
+    prune: str = "pattern"  # pattern | blocks (1x1) | scattered (1x1, per-filter zeros) | dense | zero
     library: tuple = ()
-    group_size: int = 1  # G: consecutive filters sharing kept channels and patterns
+    block_size: int = 1  # G: consecutive filters sharing kept channels (and patterns)
     keep: float = 1.0  # connectivity keep rate
 
 
@@ -83,8 +85,17 @@ def pattern_prune(draw, spec: ConvSpec) -> ConvSpec:
     k_per_group = spec.out_channels // spec.groups
     sizes = [g for g in (1, 2, 4, 8, 16, 32) if g <= max(1, k_per_group)] + [max(1, k_per_group)]
     spec.library = draw(libraries())
-    spec.group_size = draw(st.sampled_from(sizes)) if spec.groups == 1 else 1
+    spec.block_size = draw(st.sampled_from(sizes)) if spec.groups == 1 else 1
     spec.keep = draw(st.sampled_from((0.1, 0.25, 1 / 3.6, 0.5, 0.75, 1.0)))
+    return spec
+
+
+@st.composite
+def block_prune(draw, spec: ConvSpec) -> ConvSpec:
+    """1x1 block connectivity: G consecutive filters keep the same input channels."""
+    spec.prune = "blocks"
+    spec.block_size = draw(st.sampled_from((2, 4, 8, 16, 32)))
+    spec.keep = draw(st.sampled_from((0.125, 0.25, 0.5, 0.75)))
     return spec
 
 
@@ -93,6 +104,24 @@ def conv_case(draw, kind: str | None = None, max_channels: int = 24) -> Case:
     kind = kind or draw(st.sampled_from(KINDS))
     seed = draw(st.integers(0, 2**31 - 1))
     batch = draw(st.integers(1, 3))
+    if kind == "blocks":
+        stride = draw(st.sampled_from((1, 1, 2)))
+        spec = ConvSpec(draw(st.integers(8, 40)), draw(st.integers(1, 40)), kernel=1, stride=stride,
+                        padding=draw(st.sampled_from((0, 0, 1))), bias=draw(st.booleans()))
+        return Case(kind, batch, draw(st.integers(1, 12)), draw(st.integers(1, 12)), [draw(block_prune(spec))],
+                    seed=seed)
+    if kind == "bottleneck":
+        c, mid = draw(st.integers(8, 32)), draw(st.integers(8, 16))
+        stride = draw(st.sampled_from((1, 2)))
+        identity = stride == 1 and draw(st.booleans())
+        out = c if identity else draw(st.integers(8, 40))
+        convs = [draw(block_prune(ConvSpec(c, mid, kernel=1, padding=0, bias=draw(st.booleans())))),
+                 draw(pattern_prune(ConvSpec(mid, mid, stride=stride, bias=draw(st.booleans())))),
+                 draw(block_prune(ConvSpec(mid, out, kernel=1, padding=0, bias=draw(st.booleans()))))]
+        if not identity:
+            convs.append(draw(block_prune(ConvSpec(c, out, kernel=1, stride=stride, padding=0,
+                                                   bias=draw(st.booleans())))))
+        return Case(kind, batch, draw(st.integers(4, 12)), draw(st.integers(4, 12)), convs, seed=seed)
     if kind == "chain":
         c0 = draw(st.integers(1, 12))
         n = draw(st.integers(2, 3))
@@ -145,6 +174,17 @@ def networks(min_cases: int, max_cases: int):
 
 # ----------------------------------------------------------------- building and checks
 
+def block_mask(out_channels: int, in_channels: int, block_size: int, keep: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """(K, C) 0/1: each block of ``block_size`` consecutive filters keeps the same random
+    ``keep`` share of the input channels (at least one); the last block may be partial."""
+    mask = np.zeros((out_channels, in_channels), np.float32)
+    kept = max(1, round(in_channels * keep))
+    for start in range(0, out_channels, block_size):
+        mask[start:start + block_size, rng.choice(in_channels, kept, replace=False)] = 1
+    return mask
+
+
 def _prune(conv: nn.Conv2d, spec: ConvSpec, rng: np.random.Generator) -> None:
     if spec.prune == "dense":
         return
@@ -153,9 +193,15 @@ def _prune(conv: nn.Conv2d, spec: ConvSpec, rng: np.random.Generator) -> None:
             conv.weight.zero_()
         return
     k, cg = conv.weight.shape[:2]
+    if spec.prune in ("blocks", "scattered"):
+        # scattered: every filter keeps its own random channels (block size 1)
+        mask = block_mask(k, cg, spec.block_size if spec.prune == "blocks" else 1, spec.keep, rng)
+        with torch.no_grad():
+            conv.weight.mul_(torch.from_numpy(mask).reshape(k, cg, 1, 1))
+        return
     lib = list(spec.library)
     mask = np.zeros((k, cg, 9), np.float32)
-    for start in range(0, k, spec.group_size):
+    for start in range(0, k, spec.block_size):
         ids = rng.integers(0, len(lib), size=cg)
         if spec.groups == 1 and spec.keep < 1.0:
             ids[rng.random(cg) > spec.keep] = PRUNED
@@ -163,7 +209,7 @@ def _prune(conv: nn.Conv2d, spec: ConvSpec, rng: np.random.Generator) -> None:
                 ids[rng.integers(cg)] = 0
         for ch, pid in enumerate(ids):
             if pid != PRUNED:
-                mask[start:start + spec.group_size, ch, list(lib[pid])] = 1
+                mask[start:start + spec.block_size, ch, list(lib[pid])] = 1
     with torch.no_grad():
         conv.weight.mul_(torch.from_numpy(mask.reshape(k, cg, 3, 3)))
 
@@ -174,6 +220,7 @@ class Branch(nn.Module):
         rng = np.random.default_rng(case.seed)
         torch.manual_seed(case.seed)
         self.pool = case.pool
+        self.bottleneck = case.kind == "bottleneck"
         self.convs = nn.ModuleList()
         for s in case.convs:
             conv = nn.Conv2d(s.in_channels, s.out_channels, s.kernel, stride=s.stride, padding=s.padding,
@@ -182,6 +229,9 @@ class Branch(nn.Module):
             self.convs.append(conv)
 
     def forward(self, x):
+        if self.bottleneck:  # reduce -> 3x3 -> expand, + identity or the strided 1x1 shortcut
+            y = self.convs[2](torch.relu(self.convs[1](torch.relu(self.convs[0](x)))))
+            return torch.relu(y + (self.convs[3](x) if len(self.convs) > 3 else x))
         for i, conv in enumerate(self.convs):
             if i:
                 x = torch.relu(x)
@@ -222,14 +272,17 @@ class BranchResult:
 # Pipelines the differential runs use. "compile": pconv_mlir.compile as users get it (the
 # lowering's cost model keeps small layers dense). The others force the pattern lowering
 # on every raised conv, so the pattern emitters see every drawn geometry; "packed" also
-# packs every conv (no MAC-reduction threshold), with G = 4 for convs without shared groups.
+# packs every conv (no MAC-reduction threshold), with G = 4 for convs without shared blocks;
+# "nhwc" is "force" with the CPU targets' channels-last layout pass before the lowering.
 PIPELINES = {
     "compile": None,
     "force": "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
              "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
     "packed": "pconv-raise-pattern-conv,pconv-reorder-kernels,"
-              "pconv-compact-weights{min-mac-reduction=0.0 group-size=4},"
+              "pconv-compact-weights{min-mac-reduction=0.01 block-size=4},"
               "pconv-eliminate-redundant-loads,pconv-lower-to-linalg{force=true}",
+    "nhwc": "pconv-raise-pattern-conv,pconv-reorder-kernels,pconv-compact-weights,"
+            "pconv-eliminate-redundant-loads,pconv-convert-to-nhwc,pconv-lower-to-linalg{force=true}",
 }
 
 
@@ -237,11 +290,10 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
     """(vmfb, lowering of each lowered pconv op) for ``net`` through ``PIPELINES[pipeline]``."""
     import pconv_mlir
     from pconv_mlir.compiler import cleanup_pipeline, import_model
-    from pconv_mlir.dialects.pconv import load_pconv_dialect
+    from pconv_mlir.dialects.pconv import LOWERING_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.ir import ir
     from pconv_mlir.mlir.pass_infra import ops_named
     from pconv_mlir.mlir.pipeline import build_pass_manager
-    from pconv_mlir.passes.lower_to_linalg import LOWERING_ATTR
     from pconv_mlir.targets import compile_mlir, get_target
 
     if PIPELINES[pipeline] is None:
@@ -273,7 +325,7 @@ def check_network(cases: list[Case], target: str = "llvm-cpu", pipeline: str = "
         want = [y.numpy() for y in net(*xs)]
     vmfb, lowering = compile_with(net, xs, target, pipeline)
     module = load_module(vmfb, device=device or ("vulkan" if target.startswith("vulkan") else "local-sync"))
-    got = module.run(*[x.numpy() for x in xs])
+    got = module.run_all(*[x.numpy() for x in xs])
     if pipeline != "compile":
         return [BranchResult(i, case, rel_err(g, w), lowering if i == 0 else [])
                 for i, (case, g, w) in enumerate(zip(cases, got, want))]
@@ -311,9 +363,9 @@ def test_every_kind_is_covered_and_pattern_path_taken():
     """One network with each kind of case (fixed draws): every branch right, and pattern
     convs actually take the pattern lowering (the test would be vacuous otherwise)."""
     cases = [
-        Case("pattern", 1, 16, 16, [ConvSpec(32, 64, library=ALL_PATTERNS[:4], group_size=8, keep=0.25)], seed=1),
+        Case("pattern", 1, 16, 16, [ConvSpec(32, 64, library=ALL_PATTERNS[:4], block_size=8, keep=0.25)], seed=1),
         Case("pattern", 1, 10, 10, [ConvSpec(6, 12, stride=2, padding=2, dilation=2, library=(ALL_PATTERNS[7],),
-                                             group_size=1, keep=1 / 3.6, bias=False)], seed=2),
+                                             block_size=1, keep=1 / 3.6, bias=False)], seed=2),
         Case("depthwise", 1, 8, 8, [ConvSpec(5, 5, groups=5, library=ALL_PATTERNS[10:14])], seed=3),
         Case("grouped", 2, 6, 6, [ConvSpec(6, 9, groups=3, library=ALL_PATTERNS[20:22])], seed=4),
         Case("dense", 1, 5, 5, [ConvSpec(3, 4, padding=0, prune="dense")], seed=5),
@@ -321,7 +373,7 @@ def test_every_kind_is_covered_and_pattern_path_taken():
         Case("kernel", 1, 6, 6, [ConvSpec(4, 4, kernel=5, padding=2, prune="dense")], seed=7),
         Case("chain", 1, 12, 12, [ConvSpec(4, 16, library=ALL_PATTERNS[:8], keep=0.5),
                                   ConvSpec(16, 16, library=ALL_PATTERNS[:8], keep=0.5, stride=2),
-                                  ConvSpec(16, 8, library=ALL_PATTERNS[:8], keep=0.5, group_size=4)],
+                                  ConvSpec(16, 8, library=ALL_PATTERNS[:8], keep=0.5, block_size=4)],
              pool=True, seed=8),
     ]
     results = check_network(cases)
@@ -331,6 +383,58 @@ def test_every_kind_is_covered_and_pattern_path_taken():
     for r in results[:4] + results[7:]:  # raised (the lowering may still pick dense by cost)
         assert not any("not pattern-sparse" in line for line in r.lowering), lowering
     assert results[4].lowering[0].startswith("dense"), lowering
+
+
+def _bottleneck(c: int, mid: int, out: int, stride: int, bias: bool, g: int, seed: int) -> Case:
+    lib = ALL_PATTERNS[:8]
+    convs = [ConvSpec(c, mid, kernel=1, padding=0, prune="blocks", block_size=g, keep=0.25, bias=bias),
+             ConvSpec(mid, mid, stride=stride, library=lib, block_size=8, keep=0.5, bias=bias),
+             ConvSpec(mid, out, kernel=1, padding=0, prune="blocks", block_size=g, keep=0.5, bias=bias)]
+    if stride > 1 or out != c:  # the ResNet downsample shortcut: a strided 1x1 block conv
+        convs.append(ConvSpec(c, out, kernel=1, stride=stride, padding=0, prune="blocks", block_size=2 * g,
+                              keep=0.25, bias=bias))
+    return Case("bottleneck", 1, 8, 8, convs, seed=seed)
+
+
+# 1x1 block convs the cost model takes (a partial last block, stride 2, no bias), one whose
+# zeros are scattered (stays dense), and two residual bottlenecks (stride-2 block-conv
+# shortcut with bias; identity shortcut without).
+BLOCK_CASES = [
+    Case("blocks", 1, 8, 8, [ConvSpec(32, 64, kernel=1, padding=0, prune="blocks", block_size=32, keep=0.25)],
+         seed=11),
+    Case("blocks", 2, 7, 9, [ConvSpec(24, 20, kernel=1, stride=2, padding=0, prune="blocks", block_size=8,
+                                      keep=0.25, bias=False)], seed=12),
+    Case("blocks", 1, 6, 6, [ConvSpec(16, 16, kernel=1, padding=0, prune="scattered", keep=0.5)], seed=13),
+    _bottleneck(32, 16, 48, 2, True, 8, seed=14),
+    _bottleneck(32, 16, 32, 1, False, 8, seed=15),
+]
+
+
+@pytest.mark.parametrize("pipeline", ["compile", "packed", "nhwc"])
+def test_blocks_and_bottlenecks_match_torch(pipeline):
+    """1x1 block convs and ResNet bottlenecks on llvm-cpu: each branch right; through
+    pconv_mlir.compile the report says per conv what happened (blocks where they pay, dense
+    with the reason for scattered zeros)."""
+    results = check_network(BLOCK_CASES, pipeline=pipeline)
+    assert all(r.ok for r in results), _failures(results)
+    lowering = [line for r in results for line in r.lowering]
+    assert sum(line.startswith("blocks") for line in lowering) >= 5, lowering
+    if pipeline == "compile":
+        report = [r.lowering for r in results]
+        assert report[0][0].startswith("blocks (rows, G=32"), report
+        assert report[1][0].startswith("blocks (gather, G=8"), report  # stride 2, partial block
+        assert report[2][0].startswith("dense (1x1: zeros are scattered"), report
+        # reduce, expand and the stride-2 shortcut are 1x1 blocks (the small 3x3 may stay dense by cost)
+        assert [report[3][i].split(" ")[0] for i in (0, 2, 3)] == ["blocks"] * 3, report
+        assert all(line.endswith("NHWC") for line in report[3]), report  # the CPU target runs channels-last
+
+
+@needs_vulkan
+def test_blocks_and_bottlenecks_match_torch_vulkan_lavapipe():
+    """The same 1x1 block convs and bottlenecks on lavapipe (NCHW, pconv's own dense convs)."""
+    results = check_network(BLOCK_CASES, target="vulkan-lavapipe")
+    assert all(r.ok for r in results), _failures(results)
+    assert sum(line.startswith("blocks") for r in results for line in r.lowering) >= 5
 
 
 @needs_vulkan
@@ -373,7 +477,7 @@ def test_vulkan_single_pixel_uniform_bias(pipeline):
     with torch.no_grad():
         want = net(x).numpy()
     vmfb, _ = compile_with(net, [x], "vulkan-lavapipe", pipeline)
-    got = load_module(vmfb, device="vulkan").run(x.numpy())[0]
+    got = load_module(vmfb, device="vulkan").run(x.numpy())
     assert rel_err(got, want) <= TOLERANCE
 
 
@@ -409,7 +513,7 @@ def test_iree_own_spirv_conv_still_wrong():
     with torch.no_grad():
         want = net(*xs)[0].numpy()
     compiled = pconv_mlir.compile(net, xs, target="vulkan-lavapipe", dense=True)
-    got = load_module(compiled.vmfb, device="vulkan").run(*[x.numpy() for x in xs])[0]
+    got = load_module(compiled.vmfb, device="vulkan").run(*[x.numpy() for x in xs])
     assert rel_err(got, want) <= TOLERANCE
 
 
@@ -418,7 +522,7 @@ def test_single_pixel_output_with_bias():
     (found by scripts/differential_long.py): with the bias broadcast as the GEMM's init,
     IREE 3.13 const-folds that init into a global and fails on llvm-cpu too ('write affecting
     operations on global resources ...'); the emitters add the bias after the GEMM."""
-    case = Case("pattern", 1, 4, 4, [ConvSpec(16, 15, stride=2, padding=0, library=((2, 3, 4, 8),), group_size=8,
+    case = Case("pattern", 1, 4, 4, [ConvSpec(16, 15, stride=2, padding=0, library=((2, 3, 4, 8),), block_size=8,
                                               keep=0.25)], seed=100001)
     results = check_network([case], pipeline="packed")
     assert all(r.ok for r in results), _failures(results)
@@ -443,8 +547,8 @@ def test_strided_pool_unused_row():
     slices pools too.
     Found by scripts/differential_long.py (a chain case)."""
     lib1, lib2 = ((0, 1, 4, 7), (0, 2, 4, 6)), ((3, 4, 5, 7), (2, 4, 7, 8), (2, 4, 6, 8), (0, 3, 4, 5), (1, 4, 7, 8))
-    case = Case("chain", 1, 8, 13, [ConvSpec(7, 5, stride=2, padding=0, library=lib1, group_size=5, keep=0.28),
-                                    ConvSpec(5, 17, stride=2, bias=False, library=lib2, group_size=8, keep=0.28)],
+    case = Case("chain", 1, 8, 13, [ConvSpec(7, 5, stride=2, padding=0, library=lib1, block_size=5, keep=0.28),
+                                    ConvSpec(5, 17, stride=2, bias=False, library=lib2, block_size=8, keep=0.28)],
                 pool=True, seed=1799)
     results = check_network([case])
     assert all(r.ok for r in results), _failures(results)

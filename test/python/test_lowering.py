@@ -190,3 +190,46 @@ def test_dense_emitter_nhwc(kw):
     low = emit_dense_conv(spec, w, b, "d", layout="nhwc")
     y = run_vmfb(compile_text(wrap_module(low)), x.transpose(0, 2, 3, 1).copy())
     assert rel_err(y, conv_ref(spec, x, w, b).transpose(0, 2, 3, 1)) <= TOLERANCE
+
+
+def _block_weight(k: int, c: int, g: int, keep: float, seed: int) -> np.ndarray:
+    """(K, C, 1, 1): blocks of g consecutive filters keep the same input channels."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((k, c)).astype(np.float32)
+    for s in range(0, k, g):
+        dropped = np.setdiff1d(np.arange(c), rng.choice(c, max(1, round(c * keep)), replace=False))
+        w[s:s + g, dropped] = 0
+    return w.reshape(k, c, 1, 1)
+
+
+BLOCK_CASES = [
+    # id, spec kwargs (1x1), G, keep, layout
+    ("s1_partial_block", dict(N=1, C=16, H=5, W=7, K=20, padding=0), 8, 0.5, "nchw"),
+    ("s2_downsample_N2", dict(N=2, C=24, H=9, W=8, K=16, stride=2, padding=0), 4, 0.25, "nchw"),
+    ("s1_pad1", dict(N=1, C=8, H=4, W=4, K=8, padding=1), 2, 0.5, "nchw"),
+    ("s1_nhwc", dict(N=1, C=16, H=6, W=6, K=32, padding=0), 16, 0.25, "nhwc"),
+    ("s2_nhwc", dict(N=1, C=16, H=7, W=7, K=8, stride=2, padding=0), 8, 0.5, "nhwc"),
+]
+
+
+@pytest.mark.parametrize("name,kw,G,keep,layout", BLOCK_CASES, ids=[c[0] for c in BLOCK_CASES])
+def test_block_conv_1x1_matches_torch(name, kw, G, keep, layout):
+    """1x1 block convs: a gather of the kept input-channel planes + a batched GEMM (rows with
+    Wp = W for stride 1, the exact-pixel gather for stride 2), exact for any block structure."""
+    spec = ConvSpec(**kw, KH=1, KW=1)
+    w = _block_weight(spec.K, spec.C, G, keep, seed=len(name))
+    bias = np.linspace(-1, 1, spec.K).astype(np.float32)
+    low = _check(spec, w, bias, G, layout=layout)
+    assert low.formulation == ("gather" if spec.stride != (1, 1) else "rows"), low.formulation
+    assert low.stats["blocks"] == -(-spec.K // G)
+
+
+def test_block_conv_refusals():
+    """The cost model keeps a 1x1 conv a dense matmul when the blocks gather too much of the
+    input again (many blocks) or keep most of the MACs."""
+    many = ConvSpec(N=1, C=64, H=8, W=8, K=256, padding=0, KH=1, KW=1)
+    with pytest.raises(PatternConvRefused, match="gather"):
+        emit_pattern_conv(many, _block_weight(256, 64, 8, 0.5, 1), None, 8, "f")
+    dense_enough = ConvSpec(N=1, C=64, H=8, W=8, K=64, padding=0, KH=1, KW=1)
+    with pytest.raises(PatternConvRefused, match="most of the dense MACs"):
+        emit_pattern_conv(dense_enough, _block_weight(64, 64, 32, 0.9, 2), None, 32, "f")

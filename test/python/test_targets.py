@@ -120,7 +120,7 @@ def test_compile_error_lavapipe_parse():
 def test_llvm_cpu_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "llvm-cpu"), device="local-sync")
-    (y,) = mod.run(x)
+    y = mod.run(x)
     assert rel_err(y, ref) <= TOLERANCE
 
 
@@ -134,7 +134,7 @@ def test_arm64_android_compiles(small):
 def test_vulkan_lavapipe_parity(small):
     mlir, x, ref = small
     mod = load_module(compile_mlir(mlir, "vulkan-lavapipe"), device="vulkan")
-    (y,) = mod.run(x)
+    y = mod.run(x)
     assert rel_err(y, ref) <= TOLERANCE
 
 
@@ -148,7 +148,7 @@ def test_vgg_adreno_wrong_lavapipe_right():
     mlir, ref = _import(VGGish(), x)
     errs = {}
     for t in ["vulkan-lavapipe", "vulkan-adreno", "vulkan-valhall"]:
-        (y,) = load_module(compile_mlir(mlir, t), device="vulkan").run(x.numpy())
+        y = load_module(compile_mlir(mlir, t), device="vulkan").run(x.numpy())
         errs[t] = rel_err(y, ref)
     assert errs["vulkan-lavapipe"] <= TOLERANCE, errs
     assert errs["vulkan-adreno"] > 1e-2 and errs["vulkan-valhall"] > 1e-2, errs
