@@ -303,7 +303,7 @@ def test_failing_pass_writes_a_reproducer(tmp_path, capsys):
     -> tensor<1x1x8x8xf32> {
   %y = "pconv.conv2d"(%x, %w, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>,
          padding = array<i64: 1, 1, 1, 1>, groups = 1 : i64, patterns = array<i64: 1, 3, 4, 5>,
-         kernel_patterns = dense<[[0, -1]]> : tensor<1x2xi8>, group_size = 1 : i64}
+         kernel_patterns = dense<[[0, -1]]> : tensor<1x2xi8>, block_size = 1 : i64}
        : (tensor<1x2x8x8xf32>, tensor<1x2x3x3xf32>, tensor<1xf32>) -> tensor<1x1x8x8xf32>
   return %y : tensor<1x1x8x8xf32>
 }
