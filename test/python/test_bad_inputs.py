@@ -172,7 +172,7 @@ def test_module_for_another_device(vmfb):
     """A CPU module on a Vulkan device, or an unknown device name: a clear error."""
     with pytest.raises(PconvRuntimeError, match="unknown device"):
         load_module(vmfb, device="tpu")
-    with pytest.raises(PconvRuntimeError, match="--threads applies to the local-task device only"):
+    with pytest.raises(PconvRuntimeError, match="--threads and --cpu-affinity apply to the local-task device only"):
         load_module(vmfb, device="local-sync", threads=2)
     try:
         load_module(vmfb, device="vulkan")
