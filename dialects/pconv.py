@@ -49,6 +49,8 @@ LOWERING_ATTR = "pconv.lowering"
 TILES_ATTR = "pconv.tiles"
 #: On a packed conv: its weight storage (a DictAttr of byte counts) for the compile report.
 STORAGE_ATTR = "pconv.storage"
+#: On the call a conv became: the precision its GEMM runs in ("fp32", "fp16-storage", "fp16").
+PRECISION_ATTR = "pconv.precision"
 
 
 class _DenseI64Array(ir.DenseI64ArrayAttr):

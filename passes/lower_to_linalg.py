@@ -31,6 +31,7 @@ import numpy as np
 
 from pconv_mlir.dialects.pconv import (
     LOWERING_ATTR,
+    PRECISION_ATTR,
     STORAGE_ATTR,
     TILES_ATTR,
     BlockConv2dOp,
@@ -46,6 +47,7 @@ from pconv_mlir.lowering import (
     emit_packed_conv,
     emit_pattern_conv,
 )
+from pconv_mlir.lowering.pattern_conv import PRECISIONS
 from pconv_mlir.lowering.plan import unpack
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir
@@ -99,15 +101,16 @@ def unpack_op(op: ir.Operation, packed: np.ndarray) -> np.ndarray:
     return unpack(packed, conv.channel_table, conv.tap_table, conv.out_channels, conv.in_channels, conv.kernel)
 
 
-def storage_facts(op: ir.Operation, packed: np.ndarray) -> ir.Attribute:
+def storage_facts(op: ir.Operation, packed: np.ndarray, weight_bytes: int = 4) -> ir.Attribute:
     """Weight storage of a packed conv, for the compile report: dense fp32, bare non-zeros,
-    the packed form and its row tables (bytes)."""
+    the packed form (``weight_bytes`` per weight: 2 when packed as f16) and its row tables (bytes)."""
     conv = PackedConv2dOp.of(op)
     kh, kw = conv.kernel
     tables = conv.channel_table.size + conv.tap_table.size
     i64 = ir.IntegerType.get_signless(64)
     facts = {"dense_bytes": conv.out_channels * conv.in_channels * kh * kw * 4,
-             "nonzero_bytes": int(np.count_nonzero(packed)) * 4, "packed_bytes": int(packed.size) * 4,
+             "nonzero_bytes": int(np.count_nonzero(packed)) * weight_bytes,
+             "packed_bytes": int(packed.size) * weight_bytes,
              "index_bytes": tables * 4}
     return ir.DictAttr.get({k: ir.IntegerAttr.get(i64, v) for k, v in facts.items()})
 
@@ -159,9 +162,10 @@ def nhwc_sandwich(op: ir.Operation) -> tuple[ir.Value | None, ir.Operation | Non
 
 
 class _Lowerer:
-    def __init__(self, module: ir.Operation, force: bool):
+    def __init__(self, module: ir.Operation, force: bool, precision: str = "fp32"):
         self.module = module
         self.force = force
+        self.precision = precision
         self.resources = ResourceTable(module)
         self.count = 0
 
@@ -205,10 +209,11 @@ class _Lowerer:
             hints = f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else ""
             if isinstance(conv, PackedConv2dOp):
                 lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table, bias, name,
-                                           force=self.force or bool(tuned), layout=layout, matmul_attrs=hints)
+                                           force=self.force or bool(tuned), layout=layout, matmul_attrs=hints,
+                                           precision=self.precision)
             else:
                 lowered = emit_pattern_conv(spec, weight, bias, block_size, name, force=self.force, layout=layout,
-                                            matmul_attrs=hints)
+                                            matmul_attrs=hints, precision=self.precision)
             if blocks:
                 st = lowered.stats
                 how = (f"blocks ({lowered.formulation}, G={block_size}, {st['blocks']} blocks x "
@@ -223,7 +228,11 @@ class _Lowerer:
             how += ", NHWC"
         if tuned and tuned[0] != "dense":  # a tuned dense conv says so in its reason
             how += ", tuned" + (" tiles" if tuned[1] is not None else "")
-        facts = {STORAGE_ATTR: storage_facts(op, weight)} if isinstance(conv, PackedConv2dOp) else {}
+        # Depthwise and dense lowerings are f32 only; the stats say what the emitter did.
+        precision = lowered.stats.get("precision", "fp32")
+        facts = {} if precision == "fp32" else {PRECISION_ATTR: ir.StringAttr.get(precision)}  # fp32: untagged
+        if isinstance(conv, PackedConv2dOp):
+            facts[STORAGE_ATTR] = storage_facts(op, weight, 4 if precision == "fp32" else 2)
         self._install(lowered.mlir)
         args = [nhwc_input if layout == "nhwc" else op.operands[0]] + [constant(op, a) for a in lowered.constants]
         if layout == "nhwc":
@@ -254,9 +263,13 @@ class LowerToLinalg(PconvPass):
     name: ClassVar[str] = "pconv-lower-to-linalg"
     summary: ClassVar[str] = "Lower pconv ops to linalg/tensor/arith (gather + batched GEMM per filter block)"
     force: bool = option(False, "pattern lowering even where the cost model predicts no gain over dense")
+    precision: str = option("fp32", "fp32, fp16-storage (f16 weights, f32 math) or fp16 (f16 weights, rows and "
+                                    "accumulation) for the pattern/block GEMMs; depthwise and dense stay fp32")
 
     def run(self, module: ir.Operation) -> None:
-        lowerer = _Lowerer(module, self.force)
+        if self.precision not in PRECISIONS:
+            raise PassFailure(f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        lowerer = _Lowerer(module, self.force, self.precision)
         for op in ops_named(module, *_CONV_VIEWS, PermuteChannelsOp.OPERATION_NAME):
             if op.name == PermuteChannelsOp.OPERATION_NAME:
                 lowerer.lower_permute(op)

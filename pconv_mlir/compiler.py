@@ -39,6 +39,7 @@ class ConvReport:
     lowering: str  # "pattern (...)", "blocks (...)" (1x1) or "dense (reason)"
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
     tuning: dict | None = None  # tuned convs: the choice, predicted and measured ms (pconv_mlir.tuning)
+    precision: str = "fp32"  # the conv's GEMM: fp32, fp16-storage or fp16 (dense and depthwise: fp32)
 
 
 @dataclasses.dataclass(repr=False)
@@ -166,7 +167,7 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
     """What the passes recorded: a lowered pconv op's call says how it was lowered (and why)
     and, when packed, its weight storage; a conv never raised keeps its reason and gains the
     form its layout pass chose."""
-    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, STORAGE_ATTR
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, PRECISION_ATTR, STORAGE_ATTR
 
     def visit(op):
         attrs = op.attributes
@@ -174,6 +175,8 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
             entry = report[ir.IntegerAttr(attrs[CONV_INDEX_ATTR]).value]
             how = ir.StringAttr(attrs[LOWERING_ATTR]).value
             entry.lowering = how if op.name == "func.call" else f"{entry.lowering}, {how}"
+            if PRECISION_ATTR in attrs:
+                entry.precision = ir.StringAttr(attrs[PRECISION_ATTR]).value
             if STORAGE_ATTR in attrs:
                 facts = ir.DictAttr(attrs[STORAGE_ATTR])
                 entry.storage = {facts[i].name: ir.IntegerAttr(facts[i].attr).value for i in range(len(facts))}
@@ -218,7 +221,7 @@ def _record_target(module: ir.Operation, target: str) -> None:
 def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None = None,
                      own_dense_convs: bool = False, layout: str = "nchw",
                      trusted: bool = False, target: str | None = None,
-                     before_lowering=None) -> tuple[str, list[ConvReport]]:
+                     before_lowering=None, precision: str = "fp32") -> tuple[str, list[ConvReport]]:
     """Run the pconv pipeline (none with ``dense``); return the lowered text and the report.
     ``own_dense_convs`` (not with ``dense``): the convs left dense become im2col + batched GEMM
     too (``pconv-im2col-dense-convs``), for targets whose IREE conv code is wrong. ``layout``:
@@ -226,7 +229,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
     text is torch-mlir's own output, parsed without the crash check of untrusted input
     (:mod:`pconv_mlir.mlir.parsing`). ``target``: a name recorded in the module
     (:func:`_record_target`). ``before_lowering``: called on the module just before
-    ``pconv-lower-to-linalg`` (tuning: :mod:`pconv_mlir.tuning`)."""
+    ``pconv-lower-to-linalg`` (tuning: :mod:`pconv_mlir.tuning`). ``precision``: the pattern
+    GEMMs' (checked against the target by :func:`check_precision`)."""
     from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, load_pconv_dialect
     from pconv_mlir.mlir.constants import ResourceTable, check_resource_sizes
     from pconv_mlir.mlir.parsing import ParseRejected, parse_module
@@ -255,12 +259,12 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                                    f"dense ({why})" if isinstance(why, str) else why.kind)
             conv.attributes[CONV_INDEX_ATTR] = ir.IntegerAttr.get(i64, i)
         if not dense:
-            for number, flag in enumerate(pconv_pipeline(layout).split(","), start=1):
-                if flag == "pconv-lower-to-linalg" and before_lowering is not None:
+            for number, flag in enumerate(pconv_pipeline(layout, precision).split(","), start=1):
+                if flag.startswith("pconv-lower-to-linalg") and before_lowering is not None:
                     before_lowering(module.operation)
                 _run_with_repro(flag, module, ctx, dump_dir, number)
                 if dump_dir:
-                    _dump(dump_dir, f"{number:02d}-{flag}.mlir", str(module))
+                    _dump(dump_dir, f"{number:02d}-{flag.split('{')[0]}.mlir", str(module))
             _collect_lowerings(module.operation, report)
         _strip_tags(module.operation)
         _run_with_repro(cleanup_pipeline(own_dense_convs and not dense), module, ctx, dump_dir, 99)
@@ -313,18 +317,43 @@ def _dump(dump_dir: str | os.PathLike, name: str, text: str) -> None:
     atomic_write(Path(dump_dir) / name, text)
 
 
+def check_precision(target, precision: str, dense: bool = False) -> None:
+    """PconvInputError unless ``target`` (a :class:`~pconv_mlir.targets.Target`) can run
+    ``precision``: fp16 storage needs 16-bit storage buffers (Vulkan) or fp16 conversions
+    (aarch64); fp16 compute needs shaderFloat16 (Vulkan) or Armv8.2-A FP16 arithmetic."""
+    from pconv_mlir.mlir.pipeline import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise PconvInputError(f"unknown precision {precision!r}; choices: {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return
+    if dense:
+        raise PconvInputError(f"precision {precision} applies to pconv's lowering; the dense build "
+                              "(IREE's own compile) is fp32 only")
+    if precision not in target.precisions:
+        offered = ", ".join(target.precisions)
+        why = target.no_fp16_reason or "its capabilities do not include it"
+        raise PconvInputError(f"target {target.name} cannot run precision {precision}: {why} "
+                              f"(this target takes: {offered})")
+
+
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
             dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = (),
-            tuning=None) -> CompiledModel:
+            tuning=None, precision: str = "fp32") -> CompiledModel:
     """Compile a pruned ``nn.Module`` (with ``example_inputs``: a list of tensors, or one
     tensor), a ``torch.export`` ExportedProgram (or its ``.pt2`` file) or linalg MLIR (text or a
     ``.mlir`` path) for ``target`` (see :mod:`pconv_mlir.targets`). ``dense=True`` skips the
     pconv passes: IREE's own dense compile with the best dense flags, for comparison.
-    ``tuning``: a tuning file from ``pconv tune`` (path or its dict; :mod:`pconv_mlir.tuning`)."""
+    ``tuning``: a tuning file from ``pconv tune`` (path or its dict; :mod:`pconv_mlir.tuning`).
+    ``precision``: "fp32" (default), "fp16-storage" (weights packed as f16, f32 math) or "fp16"
+    (f16 weights, rows and accumulation) for the pattern convs' GEMMs, on the Vulkan targets
+    and arm64-android whose capabilities allow it (:func:`check_precision`); the module's
+    inputs and outputs stay f32, and ``report[i].precision`` says what each conv got."""
     from pconv_mlir.targets import compile_mlir, get_target
 
     check_output_dir("dump_ir", dump_ir)
     t = get_target(target)
+    check_precision(t, precision, dense)
     tuned = None
     if tuning is not None and not dense:  # a bad tuning file fails before the (long) import
         from pconv_mlir.tuning.apply import TuningApplier
@@ -353,7 +382,7 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
         trusted = True  # torch-mlir printed it
     lowered, report = run_pconv_passes(text, dense=dense, dump_dir=dump_ir,
                                        own_dense_convs=t.im2col_dense_convs, layout=t.layout, trusted=trusted,
-                                       target=t.name, before_lowering=tuned)
+                                       target=t.name, before_lowering=tuned, precision=precision)
     if tuned is not None:
         tuned.annotate(report)
     vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))

@@ -86,6 +86,10 @@ class Target:
         (``pconv-convert-to-nhwc``: IREE's NHWC conv code is 2-40x faster there), "nchw" on Vulkan.
       gemm_tile_hints: pattern convs' block GEMMs get pconv's measured tile sizes
         (:func:`apply_tile_hints`); only where they were measured (the x86 host).
+      precisions: the pattern GEMM precisions the device can run (``compile(precision=...)``):
+        fp16-storage needs 16-bit storage buffers (Vulkan ``b16``) or fp16 conversions, fp16
+        also fp16 arithmetic (``shaderFloat16``, Armv8.2-A FP16).
+      no_fp16_reason: what the device lacks, for the error when a precision is refused.
     """
 
     name: str
@@ -100,6 +104,8 @@ class Target:
     im2col_dense_convs: bool = False
     layout: str = "nchw"
     gemm_tile_hints: bool = False
+    precisions: tuple[str, ...] = ("fp32",)
+    no_fp16_reason: str = ""
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -151,6 +157,7 @@ _ALL = [
         "local-task",
         _CPU + ("--iree-llvmcpu-target-cpu=host",),
         arch="x86_64",
+        no_fp16_reason="fp16 is offered on the Vulkan targets and arm64-android (an x86 CPU has no fast fp16)",
         dense_flags=HOST_DENSE_FLAGS,
         layout="nhwc",
         gemm_tile_hints=True,
@@ -162,6 +169,7 @@ _ALL = [
         "local-task",
         _CPU + ("--iree-llvmcpu-target-triple=x86_64-linux-gnu", "--iree-llvmcpu-target-cpu=generic"),
         arch="x86_64",
+        no_fp16_reason="fp16 is offered on the Vulkan targets and arm64-android (an x86 CPU has no fast fp16)",
         dense_flags=DENSE_FLAGS,
         layout="nhwc",
     ),
@@ -178,6 +186,7 @@ _ALL = [
         ),
         runs_on_host=False,
         arch="aarch64",
+        precisions=("fp32", "fp16-storage", "fp16"),
         dense_flags=DENSE_FLAGS,
         layout="nhwc",
     ),
@@ -194,6 +203,9 @@ _ALL = [
         ),
         runs_on_host=False,
         arch="aarch64",
+        # Armv8.0 converts f16 <-> f32 (fcvt) but has no fp16 arithmetic (+fullfp16 is Armv8.2-A).
+        precisions=("fp32", "fp16-storage"),
+        no_fp16_reason="Armv8.0-A has no fp16 arithmetic (FEAT_FP16 is Armv8.2-A: use arm64-android)",
         dense_flags=DENSE_FLAGS,
         layout="nhwc",
     ),
@@ -206,6 +218,7 @@ _ALL = [
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
+        precisions=("fp32", "fp16-storage", "fp16"),  # IREE's adreno: compute fp32|fp16, storage b64|b32|b16
     ),
     Target(
         "vulkan-valhall",
@@ -216,6 +229,7 @@ _ALL = [
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
+        precisions=("fp32", "fp16-storage", "fp16"),  # IREE's valhall: compute fp32|fp16, storage b64|b32|b16|b8
     ),
     Target(
         "vulkan-android-baseline",
@@ -226,6 +240,8 @@ _ALL = [
         runs_on_host=False,
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
+        no_fp16_reason="the vp_android_baseline_2022 profile has neither shaderFloat16 nor 16-bit storage "
+                       "(compute fp32|int32, storage b32)",
     ),
     Target(
         "vulkan-lavapipe",
@@ -237,6 +253,7 @@ _ALL = [
         runs_on_host=True,
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
+        precisions=("fp32", "fp16-storage", "fp16"),  # vulkaninfo: shaderFloat16, storageBuffer16BitAccess
     ),
 ]
 

@@ -33,6 +33,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dense", action="store_true", help="skip the pconv passes (IREE's dense compile, best flags)")
     p.add_argument("--input-shape", help="for a .pt model: N,C,H,W of the example input (default from the model)")
     p.add_argument("--tuning", metavar="FILE.json", help="per-conv lowerings measured by `pconv tune`")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16-storage", "fp16"),
+                   help="pattern GEMMs: fp32 (default); fp16-storage: weights packed as f16, f32 math; fp16: f16 "
+                        "weights, rows and accumulation. Vulkan targets with fp16 and arm64-android only; the "
+                        "module's inputs and outputs stay f32")
     p.set_defaults(handler=run)
 
 
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:  # a stale tuning file: one line, not a warning dump
         warnings.simplefilter("always", PconvTuningWarning)
         compiled = pconv_mlir.compile(source, example, target=args.target, dense=args.dense, dump_ir=args.dump_ir,
-                                      tuning=args.tuning)
+                                      tuning=args.tuning, precision=args.precision)
     for w in caught:
         print(f"pconv compile: warning: {w.message}", file=sys.stderr)
     compiled.save(args.output, args.report)
@@ -106,6 +110,6 @@ def run(args: argparse.Namespace) -> int:
         shapes = [f"[{', '.join(map(str, dims))}]" for dims in (r.input_shape, r.output_shape)]  # '?': dynamic
         tuned = (f" [predicted {r.tuning['predicted_ms']:.3f} ms, measured {r.tuning['measured_ms']:.3f} ms]"
                  if r.tuning else "")
-        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}{tuned}")
+        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}, {r.precision}{tuned}")
     print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
     return 0

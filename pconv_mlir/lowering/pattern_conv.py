@@ -30,9 +30,13 @@ from .rows import RowGeometry, row_edge_mask, row_geometry
 from .spec import ConvSpec, LoweredConv, PatternConvRefused
 from .template import render
 
-__all__ = ["emit_pattern_conv", "emit_packed_conv", "pattern_refusal"]
+__all__ = ["emit_pattern_conv", "emit_packed_conv", "pattern_refusal", "PRECISIONS"]
 
 LAYOUTS = ("nchw", "nhwc")
+#: fp32; fp16-storage: f16 packed weights widened in the GEMM, f32 rows and accumulation;
+#: fp16: f16 weights, rows and accumulation, widened to f32 by the bias epilogue. The conv's
+#: input and output stay f32 either way (the network between convs is not pconv's).
+PRECISIONS = ("fp32", "fp16-storage", "fp16")
 
 
 def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | None, block_size: int,
@@ -40,7 +44,7 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
                       row_multiple: int = cost_model.ROW_MULTIPLE, chunk_bytes: int | None = cost_model.CHUNK_BYTES,
                       max_chunks: int = cost_model.MAX_CHUNKS,
                       chunk_above_bytes: int = cost_model.CHUNK_ABOVE_BYTES, layout: str = "nchw",
-                      matmul_attrs: str = "") -> LoweredConv:
+                      matmul_attrs: str = "", precision: str = "fp32") -> LoweredConv:
     """Lower one pattern-sparse 3x3 conv from its dense weights, blocks of ``block_size``
     filters; raise PatternConvRefused when the cost model says dense is as fast.
 
@@ -49,8 +53,9 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
     (unsupported forms still raise). ``chunk_bytes``/``max_chunks``/``chunk_above_bytes``: see
     :func:`.cost_model.chunk_plan` (None: never chunk). ``layout``: "nchw" or "nhwc", the
     layout of the function's input and result. ``matmul_attrs``: an attribute dictionary
-    (``{...}``) put on every batched GEMM (tiling hints). Depthwise convs go to
-    :func:`.depthwise.emit_pattern_depthwise` (NCHW only).
+    (``{...}``) put on every batched GEMM (tiling hints). ``precision``: one of
+    :data:`PRECISIONS`. Depthwise convs go to :func:`.depthwise.emit_pattern_depthwise` (NCHW
+    only, fp32).
     """
     if spec.groups > 1 and spec.Cg == 1:
         from .depthwise import emit_pattern_depthwise
@@ -59,18 +64,18 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
         return emit_pattern_depthwise(spec, weight, bias, func_name, force=force)
     plan = plan_from_weights(spec, weight, block_size, row_multiple)
     return _lower(plan, bias, func_name, formulation, force,
-                  (chunk_bytes, max_chunks, chunk_above_bytes), layout, matmul_attrs)
+                  (chunk_bytes, max_chunks, chunk_above_bytes), layout, matmul_attrs, precision)
 
 
 def emit_packed_conv(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarray, row_taps: np.ndarray,
                      bias: np.ndarray | None, func_name: str, *, force: bool = False,
                      row_multiple: int = cost_model.ROW_MULTIPLE, layout: str = "nchw",
-                     matmul_attrs: str = "") -> LoweredConv:
+                     matmul_attrs: str = "", precision: str = "fp32") -> LoweredConv:
     """Lower a conv given in the passes' compact form (``pconv.packed_conv2d``: weights
     ``[blocks, G, R]`` and per-block row tables), keeping their blocks and row order."""
     plan = plan_from_packed(spec, weights, row_channels, row_taps, row_multiple)
     chunking = (cost_model.CHUNK_BYTES, cost_model.MAX_CHUNKS, cost_model.CHUNK_ABOVE_BYTES)
-    return _lower(plan, bias, func_name, "auto", force, chunking, layout, matmul_attrs)
+    return _lower(plan, bias, func_name, "auto", force, chunking, layout, matmul_attrs, precision)
 
 
 def pattern_refusal(plan: PatternPlan, geometry: RowGeometry) -> str | None:
@@ -81,11 +86,13 @@ def pattern_refusal(plan: PatternPlan, geometry: RowGeometry) -> str | None:
 
 
 def _lower(plan: PatternPlan, bias, func_name: str, formulation: str, force: bool, chunking,
-           layout: str, matmul_attrs: str) -> LoweredConv:
+           layout: str, matmul_attrs: str, precision: str = "fp32") -> LoweredConv:
     if formulation not in ("auto", "rows", "gather"):
         raise ValueError(f"unknown formulation {formulation!r} (auto, rows, gather)")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} ({', '.join(LAYOUTS)})")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
     geometry = row_geometry(plan.spec, gather=formulation == "gather")
     if not force:
         why = pattern_refusal(plan, geometry)
@@ -96,7 +103,7 @@ def _lower(plan: PatternPlan, bias, func_name: str, formulation: str, force: boo
         chunks = cost_model.chunk_plan(plan.nb, plan.R, s.N, s.OH, geometry.row_width, *chunking)
     else:
         chunks = [(0, plan.nb, 0, s.OH)]
-    return _Emitter(plan, geometry, bias, func_name, chunks, layout, matmul_attrs).emit()
+    return _Emitter(plan, geometry, bias, func_name, chunks, layout, matmul_attrs, precision).emit()
 
 
 def _t(shape, elt: str = "f32") -> str:
@@ -107,7 +114,7 @@ class _Emitter:
     """Assembles one lowered conv's private function from the skeletons."""
 
     def __init__(self, plan: PatternPlan, geometry: RowGeometry, bias, func_name: str, chunks, layout: str,
-                 matmul_attrs: str):
+                 matmul_attrs: str, precision: str = "fp32"):
         self.plan, self.geo, self.name, self.chunks = plan, geometry, func_name, chunks
         self.matmul_attrs = (matmul_attrs + " ") if matmul_attrs else ""
         s = plan.spec
@@ -123,7 +130,12 @@ class _Emitter:
         # not the identity (blocks padded inside conv groups) takes the NCHW epilogue + a transpose.
         self.layout = layout
         self.nhwc_epilogue = layout == "nhwc" and self.identity_order
-        self.args: list[tuple[str, np.ndarray]] = [("%wp", p.weights), ("%tc", p.channels)]
+        self.precision = precision
+        # Element types: packed weights, gathered rows, GEMM accumulator.
+        self.w_elt = "f32" if precision == "fp32" else "f16"
+        self.row_elt = self.acc_elt = "f16" if precision == "fp16" else "f32"
+        weights = p.weights if precision == "fp32" else p.weights.astype(np.float16)
+        self.args: list[tuple[str, np.ndarray]] = [("%wp", weights), ("%tc", p.channels)]
         if geometry.flat:
             self.args.append(("%toff", geometry.offsets(s, p.taps)))
             if geometry.kind == "masked-rows":
@@ -132,7 +144,8 @@ class _Emitter:
         else:
             dy, dx = (p.taps // s.KW) * s.dilation[0], (p.taps % s.KW) * s.dilation[1]
             self.args += [("%tdy", np.ascontiguousarray(dy, np.int32)), ("%tdx", np.ascontiguousarray(dx, np.int32))]
-        self.has_bias = bias is not None or self.nhwc_epilogue
+        # The bias epilogue also widens an f16 accumulator back to f32.
+        self.has_bias = bias is not None or self.nhwc_epilogue or self.acc_elt == "f16"
         if self.has_bias:
             bp = np.zeros((self.nb, self.G), np.float32)
             if bias is not None:
@@ -151,6 +164,8 @@ class _Emitter:
         s, g = self.spec, self.geo
         L = self.lines
         L.append("  %zero = arith.constant 0.0 : f32")
+        if self.acc_elt == "f16":
+            L.append("  %zeroh = arith.constant 0.0 : f16")
         source, source_t = "%x", s.in_type
         if self.layout == "nhwc":
             L += [f"  %xe = tensor.empty() : {s.in_type}",
@@ -169,20 +184,34 @@ class _Emitter:
         ``[blocks, R, pixels]``."""
         s, g, nbc = self.spec, self.geo, b1 - b0
         tab_t = self.types["%tc"]
+        elt = self._row_values()
         if not g.flat:
-            gather_t = _t((nbc, self.R, s.N, s.OH, s.OW))
+            gather_t = _t((nbc, self.R, s.N, s.OH, s.OW), self.row_elt)
             self.lines.append(render("gather_strided", gather_type=gather_t, tab_type=tab_t, xp=xp, xp_type=xp_t,
-                                     stride_h=s.stride[0], stride_w=s.stride[1]).rstrip("\n"))
+                                     stride_h=s.stride[0], stride_w=s.stride[1], **elt).rstrip("\n"))
             return gather_t, "[[0], [1], [2, 3, 4]]"
         qc = (r1 - r0) * g.row_width
-        gather_t = _t((nbc, self.R, s.N, qc))
+        gather_t = _t((nbc, self.R, s.N, qc), self.row_elt)
         mask, value = "", "%v0"
         if g.kind == "masked-rows":
             mask, value = render("row_edge_mask", tab_type=tab_t, mask_type=self.types["%cmask"]), "%v1"
         self.lines.append(render("gather_rows", i=i, b0=b0, q0=r0 * g.row_width, nbc=nbc, rows=self.R,
                                  tab_type=tab_t, ctab_type=_t((nbc, self.R), "i32"), gather_type=gather_t,
-                                 xf_type=self._xf_type(), mask=mask, value=value).rstrip("\n"))
+                                 xf_type=self._xf_type(), mask=mask, value=value, **elt).rstrip("\n"))
         return gather_t, "[[0], [1], [2, 3]]"
+
+    def _row_values(self) -> dict:
+        """Template values that make a gather write ``row_elt`` (narrowing the f32 input)."""
+        if self.row_elt == "f32":
+            return {"elt": "f32", "narrow": "", "yielded": "%v"}
+        return {"elt": "f16", "narrow": "    %vh = arith.truncf %v : f32 to f16\n", "yielded": "%vh"}
+
+    def _acc_values(self) -> dict:
+        """Template values for the GEMM's accumulator type and the epilogue that widens it."""
+        if self.acc_elt == "f32":
+            return {"acc_elt": "f32", "acc_zero": "%zero", "widen": "", "a": "%a"}
+        return {"acc_elt": "f16", "acc_zero": "%zeroh", "widen": "    %af = arith.extf %a : f16 to f32\n",
+                "a": "%af"}
 
     def _xf_type(self) -> str:
         s, g = self.spec, self.geo
@@ -192,11 +221,13 @@ class _Emitter:
         s, g, nbc = self.spec, self.geo, b1 - b0
         gather_t, collapse = self._gather(i, b0, b1, r0, r1, xp, xp_t)
         pixels = s.N * (r1 - r0) * g.row_width
-        cmm_t = _t((nbc, self.G, pixels))
+        cmm_t = _t((nbc, self.G, pixels), self.acc_elt)
+        acc = self._acc_values()
         self.lines.append(render(
             "block_gemm", i=i, b0=b0, nbc=nbc, g=self.G, rows=self.R, wp_type=self.types["%wp"],
-            cwp_type=_t((nbc, self.G, self.R)), gather_type=gather_t, gather_collapse=collapse,
-            crows_type=_t((nbc, self.R, pixels)), cmm_type=cmm_t, matmul_attrs=self.matmul_attrs).rstrip("\n"))
+            cwp_type=_t((nbc, self.G, self.R), self.w_elt), gather_type=gather_t, gather_collapse=collapse,
+            crows_type=_t((nbc, self.R, pixels), self.row_elt), cmm_type=cmm_t, matmul_attrs=self.matmul_attrs,
+            **acc).rstrip("\n"))
         cb_t = _t((nbc, self.G))
         if self.nhwc_epilogue:
             rc = r1 - r0
@@ -204,16 +235,17 @@ class _Emitter:
             coc_t = _t((s.N, rc, s.OW, nbc * self.G))
             self.lines.append(render(
                 "bias_nhwc", i=i, b0=b0, nbc=nbc, g=self.G, n=s.N, rc=rc, qw=g.row_width, ow=s.OW,
-                cmm_type=cmm_t, cm5_type=_t((nbc, self.G, s.N, rc, g.row_width)),
-                cms_type=_t((nbc, self.G, s.N, rc, s.OW)), bias_type=self.types["%bias"], cb_type=cb_t,
-                co_type=co_t, coc_type=coc_t).rstrip("\n"))
+                cmm_type=cmm_t, cm5_type=_t((nbc, self.G, s.N, rc, g.row_width), self.acc_elt),
+                cms_type=_t((nbc, self.G, s.N, rc, s.OW), self.acc_elt), bias_type=self.types["%bias"], cb_type=cb_t,
+                co_type=co_t, coc_type=coc_t, **acc).rstrip("\n"))
             self.lines.append(f"  %full{i + 1} = tensor.insert_slice %coc{i} into %full{i}[0, {r0}, 0, {b0 * self.G}] "
                               f"[{s.N}, {rc}, {s.OW}, {nbc * self.G}] [1, 1, 1, 1] : {coc_t} into {self._full_type()}")
             return
         mm = f"%cmm{i}"
         if self.has_bias:
+            cmm_t, in_t = _t((nbc, self.G, pixels)), cmm_t
             self.lines.append(render("bias_nchw", i=i, b0=b0, nbc=nbc, g=self.G, bias_type=self.types["%bias"],
-                                     cb_type=cb_t, cmm_type=cmm_t).rstrip("\n"))
+                                     cb_type=cb_t, cmm_type=in_t, cmb_type=cmm_t, **acc).rstrip("\n"))
             mm = f"%cmb{i}"
         qc = (r1 - r0) * g.row_width
         cmc_t = _t((nbc, self.G, s.N, qc))
@@ -319,4 +351,4 @@ class _Emitter:
                 "gathered_rows": self.nb * self.R, "gathered_elems": self.nb * self.R * pixels,
                 "packed_bytes": int(sum(a.nbytes for _, a in self.args)), "kept_kernels": plan.nnz_kernels,
                 "predicted_speedup": cost_model.predicted_speedup(s, self.nb, self.G, self.R, pixels),
-                "pixel_chunks": len(self.chunks), "chunked_by": chunked_by}
+                "pixel_chunks": len(self.chunks), "chunked_by": chunked_by, "precision": self.precision}

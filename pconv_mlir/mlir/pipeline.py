@@ -59,15 +59,22 @@ def parse_options(text: str) -> dict[str, str]:
     return options
 
 
-def pconv_pipeline(layout: str = "nchw") -> str:
-    """The pconv passes for a target whose convolutions run in ``layout`` (``Target.layout``)."""
+PRECISIONS = ("fp32", "fp16-storage", "fp16")
+
+
+def pconv_pipeline(layout: str = "nchw", precision: str = "fp32") -> str:
+    """The pconv passes for a target whose convolutions run in ``layout`` (``Target.layout``),
+    the pattern GEMMs in ``precision`` (:data:`PRECISIONS`)."""
     if layout not in ("nchw", "nhwc"):
         raise PipelineError(f"layout must be nchw or nhwc, got '{layout}'")
+    if precision not in PRECISIONS:
+        raise PipelineError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     passes = ["pconv-raise-pattern-conv", "pconv-reorder-kernels", "pconv-compact-weights",
               "pconv-eliminate-redundant-loads"]
     if layout == "nhwc":
         passes.append("pconv-convert-to-nhwc")
-    return ",".join(passes + ["pconv-lower-to-linalg"])
+    lower = "pconv-lower-to-linalg" if precision == "fp32" else f"pconv-lower-to-linalg{{precision={precision}}}"
+    return ",".join(passes + [lower])
 
 
 def cleanup_pipeline(own_dense_convs: bool = False) -> str:
@@ -89,8 +96,9 @@ def _flag(text: str) -> bool:
 #: name -> (summary, {option: (default, help)}, expansion from the option strings).
 NAMED_PIPELINES = {
     "pconv-pipeline": ("The pconv passes of `pconv compile` (raise, reorder, compact, merge loads, lower)",
-                       {"layout": ("nchw", "nchw, or nhwc: run the network channels-last (the CPU targets)")},
-                       lambda o: pconv_pipeline(o["layout"])),
+                       {"layout": ("nchw", "nchw, or nhwc: run the network channels-last (the CPU targets)"),
+                        "precision": ("fp32", "fp32, fp16-storage or fp16: the pattern GEMMs' precision")},
+                       lambda o: pconv_pipeline(o["layout"], o["precision"])),
     "pconv-cleanup": ("What `pconv compile` runs after the pconv passes, before iree-compile",
                       {"own-dense-convs": ("false", "dense convs become im2col + batched GEMM too (Vulkan targets)")},
                       lambda o: cleanup_pipeline(_flag(o["own-dense-convs"]))),

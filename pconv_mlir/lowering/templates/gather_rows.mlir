@@ -1,7 +1,7 @@
   %ctc${i} = tensor.extract_slice %tc[${b0}, 0] [${nbc}, ${rows}] [1, 1] : ${tab_type} to ${ctab_type}
   %cge${i} = tensor.empty() : ${gather_type}
   %cg${i} = linalg.generic {indexing_maps = [affine_map<(b, r, n, q) -> (b, r)>, affine_map<(b, r, n, q) -> (b, r, n, q)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%ctc${i} : ${ctab_type}) outs(%cge${i} : ${gather_type}) {
-  ^bb0(%cm: i32, %out: f32):
+  ^bb0(%cm: i32, %out: ${elt}):
     %bl = linalg.index 0 : index
     %r = linalg.index 1 : index
     %n = linalg.index 2 : index
@@ -20,5 +20,5 @@
     %v0 = tensor.extract %xf[%n, %c, %p] : ${xf_type}
 ${mask}    %real = arith.cmpi sge, %cm, %z32 : i32
     %v = arith.select %real, ${value}, %zero : f32
-    linalg.yield %v : f32
+${narrow}    linalg.yield ${yielded} : ${elt}
   } -> ${gather_type}

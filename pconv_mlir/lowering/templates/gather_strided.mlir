@@ -1,6 +1,6 @@
   %cge0 = tensor.empty() : ${gather_type}
   %cg0 = linalg.generic {indexing_maps = [affine_map<(b, r, n, i, j) -> (b, r)>, affine_map<(b, r, n, i, j) -> (b, r, n, i, j)>], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%tc : ${tab_type}) outs(%cge0 : ${gather_type}) {
-  ^bb0(%cm: i32, %out: f32):
+  ^bb0(%cm: i32, %out: ${elt}):
     %b = linalg.index 0 : index
     %r = linalg.index 1 : index
     %n = linalg.index 2 : index
@@ -23,5 +23,5 @@
     %v0 = tensor.extract ${xp}[%n, %c, %h, %w] : ${xp_type}
     %real = arith.cmpi sge, %cm, %z32 : i32
     %v = arith.select %real, %v0, %zero : f32
-    linalg.yield %v : f32
+${narrow}    linalg.yield ${yielded} : ${elt}
   } -> ${gather_type}
