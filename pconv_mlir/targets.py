@@ -56,6 +56,8 @@ __all__ = [
     "DENSE_FLAGS",
     "LAVAPIPE_GPU_TARGET",
     "vulkan_device_targets_attr",
+    "spirv_modules",
+    "fix_spirv_headers",
 ]
 
 
@@ -90,6 +92,9 @@ class Target:
         fp16-storage needs 16-bit storage buffers (Vulkan ``b16``) or fp16 conversions, fp16
         also fp16 arithmetic (``shaderFloat16``, Armv8.2-A FP16).
       no_fp16_reason: what the device lacks, for the error when a precision is refused.
+      spirv_version: the SPIR-V version the Vulkan device takes ("1.6" for Vulkan 1.3 devices), as
+        in the target's ``features = "spirv:vX.Y"``; the modules' SPIR-V headers say it
+        (:func:`fix_spirv_headers`). Empty on CPU targets.
     """
 
     name: str
@@ -106,6 +111,7 @@ class Target:
     gemm_tile_hints: bool = False
     precisions: tuple[str, ...] = ("fp32",)
     no_fp16_reason: str = ""
+    spirv_version: str = ""
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -219,6 +225,7 @@ _ALL = [
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
         precisions=("fp32", "fp16-storage", "fp16"),  # IREE's adreno: compute fp32|fp16, storage b64|b32|b16
+        spirv_version="1.6",
     ),
     Target(
         "vulkan-valhall",
@@ -230,6 +237,7 @@ _ALL = [
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
         precisions=("fp32", "fp16-storage", "fp16"),  # IREE's valhall: compute fp32|fp16, storage b64|b32|b16|b8
+        spirv_version="1.6",
     ),
     Target(
         "vulkan-android-baseline",
@@ -242,6 +250,7 @@ _ALL = [
         im2col_dense_convs=True,
         no_fp16_reason="the vp_android_baseline_2022 profile has neither shaderFloat16 nor 16-bit storage "
                        "(compute fp32|int32, storage b32)",
+        spirv_version="1.3",
     ),
     Target(
         "vulkan-lavapipe",
@@ -254,6 +263,7 @@ _ALL = [
         dense_flags=DENSE_FLAGS,
         im2col_dense_convs=True,
         precisions=("fp32", "fp16-storage", "fp16"),  # vulkaninfo: shaderFloat16, storageBuffer16BitAccess
+        spirv_version="1.6",
     ),
 ]
 
@@ -318,6 +328,84 @@ def apply_tile_hints(text: str, target: Target) -> str:
     return _TILE_HINT.sub("", text)
 
 
+_SPIRV_MAGIC = 0x07230203
+_MLIR_SPIRV_GENERATOR = 22  # "Google MLIR SPIR-V Serializer" (the generator word's high 16 bits)
+
+
+def spirv_modules(vmfb: bytes | bytearray) -> list[tuple[int, int]]:
+    """(byte offset, byte length) of each SPIR-V module IREE embedded in a Vulkan ``.vmfb``: a
+    flatbuffer ``[uint32]`` vector (word count just before it) starting with the SPIR-V magic,
+    MLIR's generator id and schema 0 (so weight bytes that happen to hold the magic don't count)."""
+    import struct
+
+    found, pos = [], 0
+    magic = struct.pack("<I", _SPIRV_MAGIC)
+    while (pos := vmfb.find(magic, pos)) != -1:
+        if pos % 4 == 0 and pos >= 4 and pos + 20 <= len(vmfb):
+            (words,) = struct.unpack_from("<I", vmfb, pos - 4)
+            _, version, generator, _, schema = struct.unpack_from("<5I", vmfb, pos)
+            if (5 < words and pos + 4 * words <= len(vmfb) and generator >> 16 == _MLIR_SPIRV_GENERATOR
+                    and schema == 0 and 0x10000 <= version <= 0x10600 and version & 0xFF == 0):
+                found.append((pos, 4 * words))
+        pos += 4
+    return found
+
+
+def fix_spirv_headers(vmfb: bytes, spirv_version: str) -> bytes:
+    """Each embedded SPIR-V module's header version raised to the target's.
+
+    IREE 3.13 (MLIR's serializer) writes "Version 1.0" in the header of modules that use SPIR-V
+    1.4+ rules (storage buffers in the entry point interface; NoSignedWrap without its 1.0
+    extension), chosen from the target's ``spirv:v1.6``: ``spirv-val`` rejects them as 1.0 and
+    accepts them as 1.6. The header is one word, so the flatbuffer is otherwise unchanged."""
+    import struct
+
+    if not spirv_version:
+        return vmfb
+    major, minor = (int(v) for v in spirv_version.split("."))
+    want = (major << 16) | (minor << 8)
+    out = bytearray(vmfb)
+    changed = False
+    for pos, _ in spirv_modules(out):
+        if struct.unpack_from("<I", out, pos + 4)[0] < want:
+            struct.pack_into("<I", out, pos + 4, want)
+            changed = True
+    if changed:
+        _fix_zip_crcs(out)
+    return bytes(out)
+
+
+def _fix_zip_crcs(buf: bytearray) -> None:
+    """Recompute the CRC-32s of a zip-framed .vmfb's stored members (the executables live in
+    them) in their local and central headers, after an in-place edit."""
+    import io
+    import struct
+    import zipfile
+    import zlib
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(bytes(buf)))
+    except zipfile.BadZipFile:  # a bare flatbuffer: no CRCs
+        return
+    crcs = {}
+    for info in archive.infolist():
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 8:
+            continue  # IREE stores its members with the CRC in the local header
+        names, extra = struct.unpack_from("<HH", buf, info.header_offset + 26)
+        start = info.header_offset + 30 + names + extra
+        crc = zlib.crc32(buf[start:start + info.file_size])
+        if crc != info.CRC:
+            struct.pack_into("<I", buf, info.header_offset + 14, crc)
+            crcs[info.filename] = crc
+    pos = archive.start_dir
+    while crcs and buf[pos:pos + 4] == b"PK\x01\x02":
+        names, extra, comment = struct.unpack_from("<HHH", buf, pos + 28)
+        name = bytes(buf[pos + 46:pos + 46 + names]).decode("utf-8", "replace")
+        if name in crcs:
+            struct.pack_into("<I", buf, pos + 16, crcs[name])
+        pos += 46 + names + extra + comment
+
+
 def compile_mlir(
     mlir: str | bytes,
     target: str | Target,
@@ -353,4 +441,4 @@ def compile_mlir(
         raise PconvCompileError(f"cannot run iree-compile for target {t.name}: {e}", target=t.name) from None
     if not out:
         raise PconvCompileError(f"iree-compile produced no output for target {t.name}", target=t.name)
-    return bytes(out)
+    return fix_spirv_headers(bytes(out), t.spirv_version)

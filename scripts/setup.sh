@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(mesa-vulkan-drivers qemu-user-static adb)
+DEBIAN_PACKAGES=(mesa-vulkan-drivers qemu-user-static adb spirv-tools)  # spirv-tools: spirv-val (tests)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
