@@ -53,7 +53,7 @@ _CONTRACTION = re.compile(r"^(?:\d+_)?(batch_matmul|matmul|batch_mmt4d|mmt4d)(?:
 _KINDS = [  # (kind, test on the dispatch name), first match wins
     ("pattern/block GEMM", lambda n: n.startswith("batch_matmul")),
     ("dense GEMM", lambda n: n.startswith(("matmul", "mmt4d", "batch_mmt4d"))),
-    ("row gather", lambda n: "_i32xf32" in n and n.startswith("elementwise")),
+    ("row gather", lambda n: ("_i32xf32" in n or "_i32xf16" in n) and n.startswith("elementwise")),
     ("im2col", lambda n: "im2col" in n),
     ("data-tiling pack/unpack", lambda n: n.startswith(("pack", "unpack"))),
     ("pad / copy", lambda n: "memcpy" in n or n.startswith("slow_memcpy")),
