@@ -276,17 +276,18 @@ def _copy_resolved(src: Path, dst: Path) -> None:
     os.chmod(dst, 0o755)
 
 
-# run.sh and bench.sh: one of the two tools on the bundled module, through the bundled loader.
-# Every value comes from a checked bundle.json and is shell-quoted.
+# run.sh and bench.sh: one of the two tools on the bundled module, through the bundled loader
+# (or, for Android-built tools, directly). Every value comes from a checked bundle.json and is
+# shell-quoted.
 _SCRIPT = """#!/bin/sh
-# {verb} {module} through the bundled aarch64 glibc loader.
+# {verb} {module} {how}.
 #   ./{script} [extra {tool} flags{example}]
 # Environment: PCONV_DEVICE (default {device}), PCONV_EXEC_PREFIX (e.g.
 # qemu-aarch64-static for an emulated run on x86).
 cd "$(dirname "$0")" || exit 1
 DEFAULT_DEVICE={device}
 DEVICE="${{PCONV_DEVICE:-$DEFAULT_DEVICE}}"
-exec $PCONV_EXEC_PREFIX ./{loader} --library-path . ./{tool} \\
+exec $PCONV_EXEC_PREFIX {launcher}./{tool} \\
   {module_flag} --device="$DEVICE" {function_flag} \\
 {flags}  "$@"
 """
@@ -298,7 +299,10 @@ def bundle_scripts(meta: dict) -> dict[str, str]:
     q = shlex.quote
     in_flags = "".join(f"  {q('--input=@' + n)} \\\n" for n in meta["inputs"])
     io_flags = in_flags + "".join(f"  {q('--output=@' + n)} \\\n" for n in meta["outputs"])
-    fmt = dict(module=meta["module"], device=q(meta["device"]), loader=LOADER,
+    android = meta.get("tools") == "android"
+    fmt = dict(module=meta["module"], device=q(meta["device"]),
+               how="with the bundled Android (NDK) tools" if android else "through the bundled aarch64 glibc loader",
+               launcher="" if android else f"./{LOADER} --library-path . ",
                module_flag=q(f"--module={meta['module']}"), function_flag=q(f"--function={meta['function']}"))
     return {
         "run.sh": _SCRIPT.format(verb="Runs", script="run.sh", tool="iree-run-module", example="",
@@ -365,6 +369,7 @@ def bundle(
     references: Sequence[Any] | None = None,
     cache: Path | None = None,
     allow_nonfinite: bool = False,
+    android_tools: str | os.PathLike | None = None,
 ) -> Path:
     """Writes a self-contained aarch64 bundle (see module docstring).
 
@@ -374,6 +379,9 @@ def bundle(
     finite unless ``allow_nonfinite`` (see :func:`pconv_mlir.runtime.check_finite`).
     The bundle is written in a temporary folder next to ``out_dir`` and renamed into place:
     an older bundle at ``out_dir`` stays as it was until the new one is complete.
+    ``android_tools``: a folder with ``iree-run-module`` and ``iree-benchmark-module`` built for
+    Android with the NDK (bionic; docs/android.md): bundled instead of the glibc tools and run
+    directly. The glibc tools cannot load Android's ``libvulkan.so``, so Vulkan on a phone needs them.
     """
     if device is not None and device not in DEVICES:
         raise PconvInputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
@@ -409,8 +417,10 @@ def bundle(
     if refs and len(refs) != len(out_specs):
         raise PconvInputError(f"{function} has {len(out_specs)} output(s), got {len(refs)} reference(s)")
 
-    tools = fetch_runtime_tools(cache)
-    libc = fetch_glibc(cache)
+    if android_tools is not None:
+        tools, libc, libs = check_android_tools(android_tools), None, ()
+    else:
+        tools, libc, libs = fetch_runtime_tools(cache), fetch_glibc(cache), GLIBC_LIBS
 
     meta = dict(
         format=BUNDLE_FORMAT,
@@ -424,12 +434,13 @@ def bundle(
         output_types=[s.mlir_type for s in out_specs],
         references=[f"reference{i}.npy" for i in range(len(refs))],
         remote_dir=REMOTE_DIR,
+        tools="android" if android_tools is not None else "glibc",
     )
     staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name[:64]}.", suffix=".tmp"))
     try:
         for t in TOOLS:
             _copy_resolved(tools / t, staged / t)
-        for l in GLIBC_LIBS:
+        for l in libs:
             _copy_resolved(libc / l, staged / l)
         (staged / "module.vmfb").write_bytes(vmfb)
         for name, a in [*zip(meta["inputs"], arrays), *zip(meta["references"], refs)]:
@@ -444,6 +455,43 @@ def bundle(
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     return out
+
+
+def _elf_interpreter(path: Path) -> tuple[int, str | None]:
+    """(e_machine, PT_INTERP path or None) of a 64-bit little-endian ELF file; ValueError if not one."""
+    import struct
+
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a 64-bit little-endian ELF program")
+    machine = struct.unpack_from("<H", data, 18)[0]
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 3:  # PT_INTERP
+            return machine, data[p_offset:p_offset + p_filesz].rstrip(b"\0").decode(errors="replace")
+    return machine, None
+
+
+def check_android_tools(folder: str | os.PathLike) -> Path:
+    """``folder``, checked to hold IREE's two runtime tools built for Android arm64 (AArch64 ELF
+    programs run by bionic's /system/bin/linker64), else PconvInputError saying what is wrong."""
+    d = Path(folder)
+    for t in TOOLS:
+        f = d / t
+        if not f.is_file():
+            raise PconvInputError(f"{d}: no {t} (build IREE's runtime tools with the Android NDK: docs/android.md)")
+        try:
+            machine, interp = _elf_interpreter(f)
+        except (OSError, ValueError, IndexError) as e:
+            raise PconvInputError(f"{f}: not an Android arm64 program ({first_line(e)})") from None
+        if machine != 183:  # EM_AARCH64
+            raise PconvInputError(f"{f}: built for ELF machine {machine}, not AArch64 (183)")
+        if interp is not None and not interp.startswith("/system/bin/linker64"):
+            raise PconvInputError(f"{f}: its loader is {interp}, not Android's /system/bin/linker64 (a glibc build "
+                                  "cannot load the phone's libvulkan.so)")
+    return d
 
 
 def _bad_bundle(f: Path, why: str) -> PconvInputError:
@@ -486,6 +534,8 @@ def load_bundle(bundle_dir: str | os.PathLike) -> dict:
             raise PconvInputError("a file name is used twice")
         if "remote_dir" in meta:
             check_remote_dir(meta["remote_dir"], "remote_dir")
+        if meta.setdefault("tools", "glibc") not in ("glibc", "android"):
+            raise PconvInputError(f"tools {meta['tools']!r} is not glibc or android")
     except PconvInputError as e:
         raise _bad_bundle(f, str(e)) from None
     links = sorted(e.name for e in os.scandir(d) if e.is_symlink())

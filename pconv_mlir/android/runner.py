@@ -158,6 +158,7 @@ def run_emulated(
     extra_flags = [*_check_run_options(device, timeout, tolerance, threads, cpu_affinity=cpu_affinity),
                    *extra_flags]
     d, meta = _checked_bundle(bundle_dir)
+    _check_emulable(meta, device)
     env = _emulated_env(device)
     for n in meta["outputs"]:  # plain names (load_bundle), so this stays inside the bundle
         try:
@@ -182,12 +183,33 @@ def bench_emulated(
 ) -> str:
     """Runs bench.sh under qemu (timings are of the emulator, not a phone)."""
     topology = _check_run_options(device, timeout, threads=threads, repeats=repeats, cpu_affinity=cpu_affinity)
-    d, _ = _checked_bundle(bundle_dir)
+    d, meta = _checked_bundle(bundle_dir)
+    _check_emulable(meta, device)
     flags = _bench_flags(topology, repeats)
     r = run_tool(["sh", str(d / "bench.sh"), *flags], timeout, "emulated benchmark", env=_emulated_env(device))
     if r.returncode != 0:
         raise PconvRuntimeError(f"emulated benchmark failed (exit {r.returncode}):\n{tail(r.stderr + r.stdout)}")
     return r.stdout
+
+
+def _check_emulable(meta: dict, device: str | None) -> None:
+    """What qemu-user on this host cannot run, said before anything runs."""
+    if meta.get("tools") == "android":
+        raise PconvRuntimeError("this bundle holds Android (bionic) tools, which need a phone's /system/bin/linker64: "
+                                "run it on a phone (without --emulate)")
+    if (device or meta["device"]) == "vulkan":
+        raise PconvRuntimeError("a Vulkan bundle cannot run under qemu here: there is no aarch64 Vulkan driver. Time "
+                                "Vulkan modules on this host with benchmarks/vulkan_bench.py (lavapipe), or on a "
+                                "phone with a bundle made with --android-tools (docs/android.md)")
+
+
+def _check_phone_vulkan(meta: dict, device: str | None) -> None:
+    """A Vulkan run on a phone needs tools that can load Android's libvulkan.so."""
+    if (device or meta["device"]) == "vulkan" and meta.get("tools") != "android":
+        raise PconvRuntimeError(
+            "this Vulkan bundle holds the glibc iree-run-module/iree-benchmark-module, which cannot load "
+            "Android's libvulkan.so (a bionic library). Missing: IREE's runtime tools built with the Android NDK "
+            "(docs/android.md, 'Vulkan on a phone'); re-bundle with `pconv android bundle ... --android-tools DIR`")
 
 
 def _bench_flags(topology: list[str], repeats: int) -> list[str]:
@@ -236,10 +258,11 @@ def _push(adb: list[str], d: Path, remote: str, timeout: float) -> None:
 
 
 def _pushed_bundle(bundle_dir: str | os.PathLike, serial: str | None, remote_dir: str,
-                   timeout: float) -> tuple[Path, dict, list[str]]:
+                   timeout: float, device: str | None = None) -> tuple[Path, dict, list[str]]:
     """Checks the bundle and the phone, pushes the bundle; returns (folder, metadata, adb command)."""
     check_remote_dir(remote_dir)  # it is deleted (rm -rf) on the phone before the push
     d, meta = _checked_bundle(bundle_dir)
+    _check_phone_vulkan(meta, device)
     adb = _adb(serial)
     _check_device(adb, 30)
     _push(adb, d, remote_dir, timeout)
@@ -274,7 +297,7 @@ def run_adb(
     """Pushes the bundle to the phone, runs run.sh there, pulls the outputs and
     compares them with the references (if any)."""
     topology = _check_run_options(device, timeout, tolerance, threads, cpu_affinity=cpu_affinity)
-    d, meta, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
+    d, meta, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout, device)
     out = _adb_script(adb, remote_dir, device, "run.sh", " ".join(shlex.quote(f) for f in topology), timeout, "run")
     for n in meta["outputs"]:
         _pull(adb, f"{remote_dir}/{n}", d / n, timeout)
@@ -308,7 +331,7 @@ def bench_adb(
 ) -> str:
     """Pushes the bundle and runs bench.sh on the phone; returns the benchmark text."""
     topology = _check_run_options(device, timeout, threads=threads, repeats=repeats, cpu_affinity=cpu_affinity)
-    _, _, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout)
+    _, _, adb = _pushed_bundle(bundle_dir, serial, remote_dir, timeout, device)
     flags = " ".join(shlex.quote(f) for f in _bench_flags(topology, repeats))
     out = _adb_script(adb, remote_dir, device, "bench.sh", flags, timeout, "benchmark")
     return "\n".join(l for l in out.splitlines() if not l.startswith("PCONV_RC="))

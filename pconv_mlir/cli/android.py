@@ -1,7 +1,7 @@
 """`pconv android bundle|run|bench` subcommands.
 
     pconv android bundle MODULE.vmfb --input x.npy [...] -o DIR
-          [--device local-task] [--function main]
+          [--device local-task] [--function main] [--android-tools NDK_TOOLS_DIR]
           [--reference ref.npy ... | --reference-module HOST.vmfb]
     pconv android run DIR [--emulate] [--device D] [--serial S] [--tolerance 1e-4]
     pconv android bench DIR [--emulate] [--threads T] [--repeats R] [--serial S]
@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
                    help="device run.sh uses by default (default: the module's: vulkan for Vulkan, else local-task)")
     b.add_argument("--function", "-f", default="main")
     b.add_argument("--allow-nonfinite", action="store_true", help="bundle inputs holding Inf/NaN (see `pconv run`)")
+    b.add_argument("--android-tools", metavar="DIR", default=None,
+                   help="iree-run-module and iree-benchmark-module built for Android with the NDK (needed for "
+                        "Vulkan on a phone: the default glibc tools cannot load libvulkan.so; docs/android.md)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--reference", action="append", default=[], metavar="REF.npy",
                    help="expected output k (repeat per output)")
@@ -96,7 +99,8 @@ def cmd_bundle(args) -> int:
             host = load_module(args.reference_module, device="local-sync")
             refs = host.run_all(*inputs, function=args.function, allow_nonfinite=args.allow_nonfinite)
         d = android.bundle(args.module, args.input, args.output_dir, device=args.device, function=args.function,
-                           references=refs or None, allow_nonfinite=args.allow_nonfinite)
+                           references=refs or None, allow_nonfinite=args.allow_nonfinite,
+                           android_tools=args.android_tools)
         print(f"bundle written to {d} (run: pconv android run {d} [--emulate])")
         return 0
     except PconvError as e:

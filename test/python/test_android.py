@@ -167,3 +167,69 @@ def test_block_convs_under_qemu_match_torch(tmp_path):
     out = android.bundle(tmp_path / "m.vmfb", [x.numpy()], tmp_path / "bundle", references=[want])
     res = android.run_emulated(out, timeout=300, tolerance=TOLERANCE)
     assert res.passed, res.summary(TOLERANCE)
+
+
+def _fake_elf(path, machine: int, interp: bytes) -> None:
+    """A minimal 64-bit ELF header + one PT_INTERP program header (enough for the tools check)."""
+    import struct
+
+    header = bytearray(64)
+    header[:6] = b"\x7fELF\x02\x01"
+    struct.pack_into("<HHI", header, 16, 2, machine, 1)
+    struct.pack_into("<Q", header, 32, 64)  # e_phoff
+    struct.pack_into("<HH", header, 54, 56, 1)  # e_phentsize, e_phnum
+    phdr = struct.pack("<IIQQQQQQ", 3, 4, 120, 0, 0, len(interp) + 1, len(interp) + 1, 1)
+    path.write_bytes(bytes(header) + phdr + interp + b"\0")
+    path.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def vulkan_module(tmp_path_factory):
+    from support import ADD_MLIR
+
+    d = tmp_path_factory.mktemp("vk")
+    (d / "m.vmfb").write_bytes(compile_mlir(ADD_MLIR, "vulkan-adreno"))
+    np.save(d / "x.npy", np.ones((2, 4), np.float32))
+    return d
+
+
+def test_vulkan_bundle_with_android_tools(vulkan_module, tmp_path):
+    tools = tmp_path / "ndk-tools"
+    tools.mkdir()
+    for t in android.bundler.TOOLS:
+        _fake_elf(tools / t, 183, b"/system/bin/linker64")
+    d = android.bundle(vulkan_module / "m.vmfb", [vulkan_module / "x.npy"], tmp_path / "b", android_tools=tools)
+    meta = android.load_bundle(d)
+    assert meta["tools"] == "android" and meta["device"] == "vulkan"
+    bench = (d / "bench.sh").read_text()
+    assert "exec $PCONV_EXEC_PREFIX ./iree-benchmark-module" in bench and "ld-linux" not in bench
+    assert not (d / android.bundler.LOADER).exists()
+    with pytest.raises(PconvRuntimeError, match="Android .bionic. tools"):
+        android.bench_emulated(d)
+    with pytest.raises(PconvError, match="adb"):  # gets as far as looking for a phone
+        android.bench_adb(d)
+
+
+def test_vulkan_bundle_says_what_is_missing(vulkan_module, tmp_path, monkeypatch):
+    """A Vulkan bundle with the glibc tools: bench on a phone and --emulate both refuse, naming
+    what is missing, before adb or qemu runs."""
+    try:
+        d = android.bundle(vulkan_module / "m.vmfb", [vulkan_module / "x.npy"], tmp_path / "b")
+    except PconvRuntimeError as e:
+        pytest.skip(f"cannot fetch the aarch64 runtime tools / glibc: {e}")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no adb: the Vulkan check comes first
+    with pytest.raises(PconvRuntimeError, match="cannot load Android's libvulkan.so.*--android-tools"):
+        android.bench_adb(d)
+    with pytest.raises(PconvRuntimeError, match="no aarch64 Vulkan driver"):
+        android.bench_emulated(d)
+
+
+@pytest.mark.parametrize("machine,interp,words", [(62, b"/system/bin/linker64", "not AArch64"),
+                                                   (183, b"/lib/ld-linux-aarch64.so.1", "linker64")])
+def test_android_tools_checked(tmp_path, machine, interp, words):
+    for t in android.bundler.TOOLS:
+        _fake_elf(tmp_path / t, machine, interp)
+    with pytest.raises(PconvInputError, match=words):
+        android.bundler.check_android_tools(tmp_path)
+    with pytest.raises(PconvInputError, match="no iree-run-module"):
+        android.bundler.check_android_tools(tmp_path / "missing")
