@@ -107,3 +107,24 @@ def test_fp16_top1_agrees_with_fp32_on_digits():
     for precision in ("fp16-storage", "fp16"):
         agree = float(np.mean(outs[precision].argmax(1) == outs["fp32"].argmax(1)))
         assert agree >= FP16_TOP1_AGREEMENT, (precision, agree)
+
+
+@pytest.mark.skipif(__import__("shutil").which("qemu-aarch64-static") is None,
+                    reason="qemu-user-static not installed (apt-get install qemu-user-static)")
+@pytest.mark.parametrize("precision", ["fp16-storage", "fp16"])
+def test_arm64_android_fp16_matches_torch_under_qemu(precision, tmp_path):
+    """The aarch64 (+fullfp16) code, run by the bundled tools under qemu-aarch64-static."""
+    from pconv_mlir import android
+    from pconv_mlir.errors import PconvRuntimeError
+
+    net, x = _net()
+    compiled = pconv_mlir.compile(net, [x], target="arm64-android", precision=precision)
+    assert [r.precision for r in compiled.report] == [precision] * 3
+    want = net(x).detach().numpy()
+    try:
+        d = android.bundle(compiled.vmfb, [x.numpy()], tmp_path / "b", references=[want])
+    except PconvRuntimeError as e:
+        pytest.skip(f"cannot fetch the aarch64 runtime tools / glibc: {e}")
+    res = android.run_emulated(d, tolerance=FP16_TOLERANCE)
+    assert res.passed, res.rel_errors
+    assert res.rel_errors[0] > 1e-6
