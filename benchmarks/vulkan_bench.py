@@ -57,6 +57,25 @@ ADRENO_640 = {"name": "Adreno 640 (Snapdragon 855)", "fp32_gmacs": 898.5 / 2, "f
 _SHAPE = re.compile(r"^(?:\d+_)?(batch_matmul|matmul)(?:_like)?_((?:\d+x)+\d+)_(\w+)$")
 
 
+def rescale_activations(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Scale each conv (weight and bias; zeros stay zeros) so its output on ``x`` has unit
+    standard deviation, in order (LSUV-style). model_bench's random pattern-pruned weights shrink
+    the activations ~3.5x per conv (VGG-16's last conv: 1e-6, below fp16's normal range), which
+    a trained network's batch norms do not; without this an fp16 build measures underflow."""
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    for conv in convs:
+        seen = {}
+        handle = conv.register_forward_hook(lambda mod, inp, out, seen=seen: seen.setdefault("std", float(out.std())))
+        with torch.no_grad():
+            model(x)
+        handle.remove()
+        if seen.get("std", 0.0) > 0:
+            with torch.no_grad():
+                conv.weight /= seen["std"]
+                if conv.bias is not None:
+                    conv.bias /= seen["std"]
+
+
 @contextlib.contextmanager
 def timing_lock(path: str = "/tmp/pconv-timing.lock"):
     with open(path, "a") as f:
@@ -119,6 +138,7 @@ def main() -> int:
     out = args.out or os.path.join(ROOT, "results", f"vulkan_bench_{args.model}_{shape[2]}")
     model = build(args.model, args.group_size)
     x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    rescale_activations(model, x)
     with torch.no_grad():
         want = model(x).numpy()
     builds: dict[str, dict] = {}
@@ -161,7 +181,8 @@ def main() -> int:
             k["calls"] += r["calls"]
         b["adreno_640"] = adreno_estimate(b["dispatches"], b["precision"])
     meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": machine(),
-            "model": args.model, "input": list(shape), "weights": f"pattern-pruned G={args.group_size}",
+            "model": args.model, "input": list(shape),
+            "weights": f"pattern-pruned G={args.group_size}, convs rescaled to unit output std",
             "target": args.target, "iterations": args.iterations, "rounds": args.rounds, "adreno_640_model": ADRENO_640,
             "command": "python benchmarks/vulkan_bench.py " + " ".join(sys.argv[1:])}
     os.makedirs(os.path.dirname(out), exist_ok=True)
