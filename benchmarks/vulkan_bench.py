@@ -65,7 +65,11 @@ def rescale_activations(model: torch.nn.Module, x: torch.Tensor) -> None:
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     for conv in convs:
         seen = {}
-        handle = conv.register_forward_hook(lambda mod, inp, out, seen=seen: seen.setdefault("std", float(out.std())))
+
+        def record(mod, inp, out, seen=seen):  # returns None: the output stays as it is
+            seen["std"] = float(out.std())
+
+        handle = conv.register_forward_hook(record)
         with torch.no_grad():
             model(x)
         handle.remove()
