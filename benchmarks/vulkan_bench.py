@@ -146,6 +146,7 @@ def main() -> int:
     with torch.no_grad():
         want = model(x).numpy()
     builds: dict[str, dict] = {}
+    failed: dict[str, dict] = {}
     plan = [("iree-dense", True, "fp32")] + [(f"pconv {p}", False, p) for p in args.precisions.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         x_path = os.path.join(tmp, "x.npy")
@@ -157,9 +158,10 @@ def main() -> int:
             err = rel_err(compiled.run(x.numpy(), device="vulkan"), want)
             bar = TOLERANCE if precision == "fp32" else FP16_TOLERANCE
             print(f"{name}: compiled in {compile_s:.0f} s, rel err {err:.2e}", flush=True)
-            if err > bar:
+            if err > bar:  # recorded in the results, never timed
                 print(f"{name}: rel err {err:.2e} > {bar:g} against PyTorch; not timed", file=sys.stderr)
-                return 1
+                failed[name] = {"precision": precision, "rel_err": err, "tolerance": bar}
+                continue
             path = os.path.join(tmp, name.replace(" ", "_") + ".vmfb")
             compiled.save(path)
             precisions = sorted({r.precision for r in compiled.report})
@@ -190,7 +192,8 @@ def main() -> int:
             "target": args.target, "iterations": args.iterations, "rounds": args.rounds, "adreno_640_model": ADRENO_640,
             "command": "python benchmarks/vulkan_bench.py " + " ".join(sys.argv[1:])}
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    atomic_write(out + ".json", json.dumps({"meta": meta, "builds": builds}, indent=1) + "\n")
+    atomic_write(out + ".json", json.dumps({"meta": meta, "builds": builds, "failed_tolerance": failed}, indent=1)
+                 + "\n")
     dense = builds["iree-dense"]
     lines = [f"# Vulkan: {args.model} {list(shape)}, {meta['weights']}, {args.target}, {meta['date']}", "",
              f"**lavapipe is a CPU emulation of a Vulkan GPU** (Mesa llvmpipe on this machine's x86 cores: "
@@ -206,6 +209,8 @@ def main() -> int:
                      f"{', '.join(f'{v:.1f}' for v in b['wall_runs_ms'])} | {dense['wall_ms'] / b['wall_ms']:.2f}x | "
                      f"{b['dispatch_ms']:.1f} | {sum(r['calls'] for r in b['dispatches']):.0f} | "
                      f"{b['adreno_640']['ms']:.2f} |")
+    for name, f in failed.items():
+        lines.append(f"| {name} | | **{f['rel_err']:.1e} > {f['tolerance']:g}: not timed** | | | | | | |")
     a = ADRENO_640
     lines += ["", f"Adreno 640 estimate (a model, not a measurement): the contraction dispatches' MACs at "
               f"{a['compute_efficiency']:.0%} of the published peak ({a['fp32_gmacs']:.0f} GMAC/s fp32, "
