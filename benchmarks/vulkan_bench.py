@@ -90,8 +90,9 @@ def timing_lock(path: str = "/tmp/pconv-timing.lock"):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def contraction_cost(name: str, precision: str) -> tuple[int, int] | None:
-    """(MACs, bytes moved) of a contraction dispatch from its name, or None."""
+def contraction_cost(name: str) -> tuple[int, int, bool] | None:
+    """(MACs, bytes moved, f16 multiplies) of a contraction dispatch from its name (shape and
+    element types, e.g. ``batch_matmul_16x32x16x640_f16xf32xf32``), or None."""
     m = _SHAPE.match(name)
     if not m:
         return None
@@ -102,21 +103,22 @@ def contraction_cost(name: str, precision: str) -> tuple[int, int] | None:
         b, (mm, n, k) = 1, dims
     else:
         return None
-    w_bytes = 4 if precision == "fp32" else 2
-    row_bytes = acc_bytes = 2 if precision == "fp16" else 4
-    moved = b * (mm * k * w_bytes + 2 * k * n * row_bytes + mm * n * acc_bytes)
-    return b * mm * n * k, moved
+    types = m.group(3).split("x")
+    w_t, row_t, acc_t = (types * 3)[:3] if len(types) == 1 else (types + types[-1:] * 3)[:3]
+    size = {"f16": 2, "f32": 4}
+    moved = b * (mm * k * size.get(w_t, 4) + 2 * k * n * size.get(row_t, 4) + mm * n * size.get(acc_t, 4))
+    return b * mm * n * k, moved, w_t == row_t == "f16"
 
 
-def adreno_estimate(dispatches: list[dict], precision: str) -> dict:
+def adreno_estimate(dispatches: list[dict]) -> dict:
     dev = ADRENO_640
-    peak = dev["fp16_gmacs"] if precision == "fp16" else dev["fp32_gmacs"]
     macs = moved = 0
     ms = 0.0
     for d in dispatches:
-        cost = contraction_cost(d["dispatch"], precision)
+        cost = contraction_cost(d["dispatch"])
         if cost is None:
             continue
+        peak = dev["fp16_gmacs"] if cost[2] else dev["fp32_gmacs"]
         m, b = cost[0] * d["calls"], cost[1] * d["calls"]
         macs += m
         moved += b
@@ -185,7 +187,7 @@ def main() -> int:
             k = b["kinds"].setdefault(r["kind"], {"ms": 0.0, "calls": 0})
             k["ms"] += r["ms"]
             k["calls"] += r["calls"]
-        b["adreno_640"] = adreno_estimate(b["dispatches"], b["precision"])
+        b["adreno_640"] = adreno_estimate(b["dispatches"])
     meta = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": machine(),
             "model": args.model, "input": list(shape),
             "weights": f"pattern-pruned G={args.group_size}, convs rescaled to unit output std",
