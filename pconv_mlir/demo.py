@@ -9,8 +9,8 @@ report.png to the output folder (``results/demo``).
 
 Training is reproducible: each phase starts from its own seed and data order, on a fixed
 number of threads with deterministic algorithms, so a cached phase gives what a fresh one
-would. The cache (``<out>/cache``: trained models, compiled modules keyed by their weights)
-only saves time.
+would. The cache (``<out>/cache``: trained models keyed by the settings and the training code,
+compiled modules keyed by their weights) only saves time.
 """
 
 from __future__ import annotations
@@ -57,10 +57,17 @@ class DemoConfig:
     repeats: int = 20
 
     def key(self, *parts) -> str:
-        """Cache key over the settings that change the trained weights."""
+        """Cache key over what the trained weights depend on: the settings, torch's version and
+        the training code, so that a cache left by other code is never reused."""
         settings = {k: v for k, v in dataclasses.asdict(self).items() if k != "repeats"}
-        text = json.dumps([settings, *parts], sort_keys=True)
+        text = json.dumps([settings, torch.__version__, _training_code_digest(), *parts], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _training_code_digest() -> str:
+    root = Path(__file__).resolve().parent
+    files = [root / "demo.py", root / "models.py", root / "data.py", *sorted((root / "pruning").glob("*.py"))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 FAST = DemoConfig(width=8, image_size=16, dense_epochs=2, admm_epochs=2, retrain_epochs=2, repeats=5)
