@@ -11,7 +11,7 @@ lint: setup
 
 test: setup
 	$(VENV)/lit -sv test
-	$(VENV)/python -m pytest -q
+	$(VENV)/python -m pytest -v --durations=15
 
 test-slow: setup
 	$(VENV)/python -m pytest -q -m slow

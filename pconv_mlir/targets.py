@@ -152,7 +152,11 @@ _CPU = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backen
 DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 # The x86 host also takes IREE's data tiling with its mmt4d ukernels: dense GEMMs ~10% faster
 # (ResNet-50 dense 72 -> 64 ms); pattern GEMMs opt out through their tile hints.
-HOST_DENSE_FLAGS = DENSE_FLAGS + ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all")
+# The stack limit: with data tiling, a dense 1x1 GEMM that fuses its BN/ReLU producer over a
+# block-chunked conv's output needs 52 KiB of stack per tile (ResNet-50 224x224, 3x3 patterns +
+# 1x1 blocks); IREE's 32 KiB default refuses the module. Worker threads have MiBs of stack.
+HOST_DENSE_FLAGS = DENSE_FLAGS + ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
+                                  "--iree-llvmcpu-stack-allocation-limit=131072")
 _VK = ("--iree-hal-target-device=vulkan",)
 
 _ALL = [

@@ -10,6 +10,16 @@ by SGD; every update A = project_S(W + D) and D += W - A. The penalty pulls W to
 weights that satisfy each constraint while the task loss keeps it accurate, so the final
 hard projection removes little. rho may grow at each update; the scaled duals are then
 multiplied by rho_old / rho_new so that the unscaled duals rho * D are preserved.
+
+The residual (:meth:`Admm.residual`) shrinks only if the W step between two updates gets
+close to its minimiser, i.e. the optimiser can carry the weights to be cut most of the way
+to zero. With Adam a step moves a weight by about the learning rate whatever rho is, so the
+phase needs lr x steps of the order of those weights; rho only has to make the penalty
+outweigh the task gradient on them. When W cannot follow, D keeps adding the same gap, W + D
+grows where the weights should be cut, the projection picks other kernels and the residual
+grows instead: ADMM then does nothing for the hard prune. Both cases are checked by
+``test_admm_residual_shrinks_with_the_recipe``; the demo records its residuals per epoch
+(``results/demo/report.json``).
 """
 
 from __future__ import annotations

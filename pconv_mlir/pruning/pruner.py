@@ -186,7 +186,8 @@ class PatternPruner:
         return self._admm.rho if self._admm else 0.0
 
     def admm_residual(self) -> float:
-        """Relative distance of the weights to the constraint sets (watch it shrink)."""
+        """Relative distance of the weights to the constraint sets: it shrinks when the
+        optimiser can follow the penalty, and grows when it cannot (``pruning.admm``)."""
         self._require("prepared")
         assert self._admm is not None
         return self._admm.residual()

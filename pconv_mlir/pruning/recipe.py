@@ -48,9 +48,11 @@ def fit(
     weight_decay: float = 0.0,
     progress: bool = False,
     desc: str = "",
+    residuals: list[float] | None = None,
 ) -> float:
     """Train ``model`` for ``epochs``; ``phase`` says which pruner hooks run. Returns the
-    mean task loss of the last epoch."""
+    mean task loss of the last epoch. In the ADMM phase the ADMM residual after each epoch's
+    update is appended to ``residuals`` when given."""
     if phase != "dense" and pruner is None:
         raise ValueError(f"phase {phase!r} needs a pruner")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -74,7 +76,10 @@ def fit(
         postfix = {"loss": f"{last:.4f}"}
         if phase == "admm" and pruner:
             pruner.on_epoch_end()
-            postfix.update(residual=f"{pruner.admm_residual():.3f}", rho=f"{pruner.rho:.2g}")
+            residual = pruner.admm_residual()
+            if residuals is not None:
+                residuals.append(residual)
+            postfix.update(residual=f"{residual:.3f}", rho=f"{pruner.rho:.2g}")
         bar.set_postfix(postfix)
     return last
 
@@ -90,22 +95,34 @@ def prune_and_retrain(
     admm_lr: float = 1e-3,
     retrain_lr: float = 1e-3,
     progress: bool = False,
+    seed: int | None = None,
 ) -> PruningMeta:
     """Prune a trained ``model`` in place and return its metadata.
 
     ``"admm"``: ``admm_epochs`` of ADMM training, hard prune, ``retrain_epochs`` of masked
     retraining. ``"oneshot"``: hard prune at once, then ``admm_epochs + retrain_epochs`` of
-    masked retraining (the same budget).
+    masked retraining (the same budget). With ``seed``, each phase starts from
+    ``torch.manual_seed(seed + phase number)``, so a phase does not depend on what ran before
+    it in the process. In ADMM mode ``meta.info["admm_residual"]`` holds the residual before
+    ADMM, then after each ADMM epoch (see :mod:`pconv_mlir.pruning.admm` for when it shrinks).
     """
     if mode not in ("admm", "oneshot"):
         raise ValueError(f"mode must be 'admm' or 'oneshot', got {mode!r}")
     pruner = PatternPruner(config).prepare(model)
+    residuals = [pruner.admm_residual()]
     if mode == "admm":
-        fit(model, loader, admm_epochs, admm_lr, phase="admm", pruner=pruner, progress=progress, desc="admm")
+        if seed is not None:
+            torch.manual_seed(seed + 1)
+        fit(model, loader, admm_epochs, admm_lr, phase="admm", pruner=pruner, progress=progress, desc="admm",
+            residuals=residuals)
     else:
         retrain_epochs += admm_epochs
     pruner.hard_prune()
+    if seed is not None:
+        torch.manual_seed(seed + 2)
     fit(model, loader, retrain_epochs, retrain_lr, phase="retrain", pruner=pruner, progress=progress, desc="retrain")
     meta = pruner.finalize()
     meta.info.update(mode=mode, admm_epochs=admm_epochs if mode == "admm" else 0, retrain_epochs=retrain_epochs)
+    if mode == "admm":
+        meta.info["admm_residual"] = residuals
     return meta

@@ -11,7 +11,7 @@ import torch
 import pconv_mlir
 from pconv_mlir.models import build_model
 from pconv_mlir.numerics import TOLERANCE, rel_err
-from pconv_mlir.synthetic import pattern_prune_model
+from pconv_mlir.synthetic import block_prune_model_1x1, pattern_prune_model
 
 
 def _check(name: str, shape, group_size: int, target: str = "llvm-cpu", device: str = "local-task"):
@@ -45,10 +45,31 @@ def test_reduced_size(name):
     assert all("NHWC" in r.lowering for r in compiled.report), [r.lowering for r in compiled.report]
 
 
+def test_mobilenet_v2_32x32():
+    """The last stride-2 depthwise conv has a 2x2 input and a 1x1 output: its padded input held a
+    row and a column the conv never reads, and IREE rejected the module."""
+    _check("mobilenet_v2", (1, 3, 32, 32), 8)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
 def test_full_size(name):
     _check(name, (1, 3, 224, 224), 8)
+
+
+@pytest.mark.slow
+def test_resnet50_224_with_1x1_blocks():
+    """The peers benchmark's "pruned+1x1" ResNet-50: with data tiling one fused dense 1x1 GEMM
+    needs more than IREE's default 32 KiB of stack (targets.HOST_DENSE_FLAGS)."""
+    torch.manual_seed(0)
+    model = pattern_prune_model(build_model("resnet50").eval(), seed=0, group_size=32)
+    block_prune_model_1x1(model, seed=0, group_size=32, keep=0.5)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        want = model(x).numpy()
+    compiled = pconv_mlir.compile(model, [x], target="llvm-cpu")
+    assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
+    assert any(r.lowering.startswith("blocks") for r in compiled.report)
 
 
 @pytest.mark.slow
