@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 
+from pconv_mlir.lowering.pattern_conv import PRECISIONS
 from pconv_mlir.mlir.ir import PassManager, ir
 from pconv_mlir.mlir.pass_infra import PassOptionError
 from pconv_mlir.passes import PASSES, pass_class
@@ -57,9 +58,6 @@ def parse_options(text: str) -> dict[str, str]:
         options[m.group(1)] = m.group(2).strip('"')
         pos = m.end()
     return options
-
-
-PRECISIONS = ("fp32", "fp16-storage", "fp16")
 
 
 def pconv_pipeline(layout: str = "nchw", precision: str = "fp32") -> str:
