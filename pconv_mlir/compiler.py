@@ -385,5 +385,5 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
                                        target=t.name, before_lowering=tuned, precision=precision)
     if tuned is not None:
         tuned.annotate(report)
-    vmfb = compile_mlir(lowered, target, extra_flags=get_target(target).dense_flags + tuple(extra_flags))
+    vmfb = compile_mlir(lowered, target, extra_flags=t.iree_flags(dense) + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

@@ -79,8 +79,10 @@ class Target:
         Linux host with lavapipe (the CI machine); False for phone-only targets
         whose modules load but are not guaranteed correct here, or aarch64 code.
       arch: "x86_64", "aarch64" or "gpu".
-      dense_flags: the best iree-compile flags known for the convs pconv leaves
-        dense (and for IREE's own dense compile) on this backend.
+      dense_flags: the best iree-compile flags known for IREE's own dense compile (NCHW, as
+        imported) on this backend, and for pconv's builds unless ``nhwc_dense_flags`` says otherwise.
+      nhwc_dense_flags: the best flags for a pconv build whose network runs NHWC (``layout``),
+        where IREE's direct convs beat its im2col; None: ``dense_flags``. :meth:`iree_flags` picks.
       im2col_dense_convs: pconv lowers the convs it leaves dense itself (im2col copy +
         batched GEMM, ``pconv-im2col-dense-convs``) instead of handing them to IREE, whose
         conv code for this backend is wrong on some shapes.
@@ -106,12 +108,19 @@ class Target:
     runs_on_host: bool = True
     arch: str = "gpu"
     dense_flags: tuple[str, ...] = ()
+    nhwc_dense_flags: tuple[str, ...] | None = None
     im2col_dense_convs: bool = False
     layout: str = "nchw"
     gemm_tile_hints: bool = False
     precisions: tuple[str, ...] = ("fp32",)
     no_fp16_reason: str = ""
     spirv_version: str = ""
+
+    def iree_flags(self, dense: bool = False) -> tuple[str, ...]:
+        """The extra iree-compile flags of a build: IREE's dense compile (``dense``) or pconv's."""
+        if dense or self.nhwc_dense_flags is None:
+            return self.dense_flags
+        return self.nhwc_dense_flags
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -155,8 +164,13 @@ DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 # The stack limit: with data tiling, a dense 1x1 GEMM that fuses its BN/ReLU producer over a
 # block-chunked conv's output needs 52 KiB of stack per tile (ResNet-50 224x224, 3x3 patterns +
 # 1x1 blocks); IREE's 32 KiB default refuses the module. Worker threads have MiBs of stack.
-HOST_DENSE_FLAGS = DENSE_FLAGS + ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
-                                  "--iree-llvmcpu-stack-allocation-limit=131072")
+_HOST_TILING = ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
+                "--iree-llvmcpu-stack-allocation-limit=131072")
+HOST_DENSE_FLAGS = DENSE_FLAGS + _HOST_TILING
+# pconv's NHWC networks on the host: IREE's direct NHWC convs beat its im2col (dense ResNet-50
+# 224: the 56x56 64->64 3x3 conv 4.3 -> 2.1 ms, the 7x7 stem 3.9 -> 2.3 ms, the model ~10% faster;
+# NOTES.md). Unmeasured on the other CPU targets (arm64 runs under qemu here), so they keep im2col.
+HOST_NHWC_FLAGS = _HOST_TILING
 _VK = ("--iree-hal-target-device=vulkan",)
 
 _ALL = [
@@ -169,6 +183,7 @@ _ALL = [
         arch="x86_64",
         no_fp16_reason="fp16 is offered on the Vulkan targets and arm64-android (an x86 CPU has no fast fp16)",
         dense_flags=HOST_DENSE_FLAGS,
+        nhwc_dense_flags=HOST_NHWC_FLAGS,
         layout="nhwc",
         gemm_tile_hints=True,
     ),

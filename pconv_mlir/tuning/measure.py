@@ -109,7 +109,7 @@ def compile_candidate(layer: Layer, cand: Candidate, target) -> tuple[bytes, lis
 
     text, in_type = candidate_mlir(layer, cand, target.im2col_dense_convs)
     shape = [int(d) for d in re.match(r"tensor<([0-9x]+)xf32>", in_type).group(1).split("x")]
-    return compile_mlir(text, target, extra_flags=target.dense_flags), shape
+    return compile_mlir(text, target, extra_flags=target.iree_flags()), shape
 
 
 class LocalTimer:

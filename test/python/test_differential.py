@@ -308,7 +308,7 @@ def compile_with(net: nn.Module, xs: list[torch.Tensor], target: str, pipeline: 
                     if LOWERING_ATTR in op.attributes and "conv" in str(op.attributes["callee"])]
         build_pass_manager(cleanup_pipeline(get_target(target).im2col_dense_convs), ctx).run(module.operation)
         text = str(module)
-    return compile_mlir(text, target, extra_flags=get_target(target).dense_flags), lowering
+    return compile_mlir(text, target, extra_flags=get_target(target).iree_flags()), lowering
 
 
 def check_network(cases: list[Case], target: str = "llvm-cpu", pipeline: str = "compile",

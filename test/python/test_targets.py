@@ -95,6 +95,17 @@ def test_registry_is_frozen_and_complete():
     assert lvp.runs_on_host and lvp.runtime_device == "vulkan"
 
 
+def test_nhwc_builds_pick_their_own_flags():
+    """pconv's NHWC host builds run IREE's direct convs; IREE's own (NCHW) dense build keeps im2col."""
+    im2col = "--iree-global-opt-use-im2col-for-convs"
+    host = get_target("llvm-cpu")
+    assert im2col in host.iree_flags(dense=True) and im2col not in host.iree_flags()
+    assert "--iree-opt-data-tiling" in host.iree_flags() and "--iree-opt-data-tiling" in host.iree_flags(dense=True)
+    for name in ("llvm-cpu-generic", "arm64-android", "vulkan-lavapipe"):  # unmeasured: one flag set
+        t = get_target(name)
+        assert t.iree_flags() == t.iree_flags(dense=True) == t.dense_flags
+
+
 def test_unknown_target():
     with pytest.raises(PconvCompileError, match="unknown target"):
         get_target("tpu-v9")
