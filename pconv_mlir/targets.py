@@ -167,9 +167,10 @@ DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 _HOST_TILING = ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
                 "--iree-llvmcpu-stack-allocation-limit=131072")
 HOST_DENSE_FLAGS = DENSE_FLAGS + _HOST_TILING
-# pconv's NHWC networks on the host: IREE's direct NHWC convs beat its im2col (dense ResNet-50
-# 224: the 56x56 64->64 3x3 conv 4.3 -> 2.1 ms, the 7x7 stem 3.9 -> 2.3 ms, the model ~10% faster;
-# NOTES.md). Unmeasured on the other CPU targets (arm64 runs under qemu here), so they keep im2col.
+# pconv's NHWC networks on the host: IREE's direct NHWC convs beat its im2col copies, which ran
+# at a few GB/s (dense ResNet-50 224, pconv 136 -> 108 ms on one thread: results/peers_bench_224.md
+# before and after this change). Unmeasured on the other CPU targets (arm64 runs under qemu
+# here), so they keep im2col.
 HOST_NHWC_FLAGS = _HOST_TILING
 _VK = ("--iree-hal-target-device=vulkan",)
 
