@@ -61,9 +61,9 @@ GATHER_COST = 16.0
 
 # -- chunks -----------------------------------------------------------------------------------
 #: Chunk only layers whose gathered rows exceed this: rows that fit in the last-level cache
-#: gain nothing on one thread from chunking (ResNet-50 G=32 224x224: same time with 1-2.5 MB layers
-#: unchunked), and each chunk is two more dispatches, which cost most on several threads (VGG-16
-#: CIFAR G=8: 181 -> 41 dispatches, NOTES.md). Above it chunking wins big (512@7 G=8, 9 MB:
+#: gain little on one thread from chunking, and each chunk is two more dispatches, which cost most
+#: on several threads (VGG-16 CIFAR G=8: 181 -> 39 dispatches, 2.21x -> 3.56x over TFLite on two
+#: threads; results/peers_bench_vgg16_cifar_g8.md, NOTES.md). Above it chunking wins big (512@7 G=8, 9 MB:
 #: 12.3 -> 3.9 ms; 64@56 G=8, 7.5 MB: 3.7-8.7 -> 1.45 ms).
 CHUNK_ABOVE_BYTES = 4 << 20
 #: Gathered bytes per pixel chunk, at most MAX_CHUNKS chunks.
