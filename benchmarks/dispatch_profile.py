@@ -50,6 +50,9 @@ from pconv_mlir.runtime.timing import realtime_priority  # noqa: E402
 # IREE names a dispatch after its root op and static loop sizes: matmul_MxNxK, batch_matmul_BxMxNxK,
 # mmt4d_M1xN1xK1xM0xN0xK0 (data tiling), batch_mmt4d_...
 _CONTRACTION = re.compile(r"^(?:\d+_)?(batch_matmul|matmul|batch_mmt4d|mmt4d)(?:_like)?_((?:\d+x)+\d+)_")
+# A direct 2-D conv: conv_OHxOWxKxKHxKWxC (NHWC) or conv_KxOHxOWxCxKHxKW (NCHW), six sizes whose
+# product is its MACs; depthwise convs and poolings have five (IREE names both "conv").
+_DIRECT_CONV = re.compile(r"^(?:\d+_)?conv_((?:\d+x){5}\d+)_")
 _KINDS = [  # (kind, test on the dispatch name), first match wins
     ("pattern/block GEMM", lambda n: n.startswith("batch_matmul")),
     ("dense GEMM", lambda n: n.startswith(("matmul", "mmt4d", "batch_mmt4d"))),
@@ -58,12 +61,16 @@ _KINDS = [  # (kind, test on the dispatch name), first match wins
     ("data-tiling pack/unpack", lambda n: n.startswith(("pack", "unpack"))),
     ("pad / copy", lambda n: "memcpy" in n or n.startswith("slow_memcpy")),
     ("transpose", lambda n: n.startswith("transpose")),
+    ("dense conv (direct)", lambda n: bool(_DIRECT_CONV.match(n))),
     ("pooling / depthwise conv", lambda n: n.startswith(("conv", "pooling", "generic"))),
 ]
 
 
 def dispatch_macs(name: str) -> int | None:
-    """Multiply-accumulates of a contraction dispatch, from its name (None for other kinds)."""
+    """Multiply-accumulates of a contraction or direct-conv dispatch, from its name (None for other kinds)."""
+    conv = _DIRECT_CONV.match(name)
+    if conv:
+        return int(np.prod([int(v) for v in conv.group(1).split("x")], dtype=np.int64))
     m = _CONTRACTION.match(name)
     if not m:
         return None

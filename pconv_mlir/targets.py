@@ -167,10 +167,10 @@ DENSE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 _HOST_TILING = ("--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
                 "--iree-llvmcpu-stack-allocation-limit=131072")
 HOST_DENSE_FLAGS = DENSE_FLAGS + _HOST_TILING
-# pconv's NHWC networks on the host: IREE's direct NHWC convs beat its im2col copies, which ran
-# at a few GB/s (dense ResNet-50 224, pconv 136 -> 108 ms on one thread: results/peers_bench_224.md
-# before and after this change). Unmeasured on the other CPU targets (arm64 runs under qemu
-# here), so they keep im2col.
+# pconv's NHWC networks on the host: IREE's direct NHWC convs beat its im2col copies (24 ms of a
+# dense ResNet-50 224: results/dispatch_profile_resnet50_dense_im2col_llvm-cpu.md; pconv 136 -> 108 ms
+# on one thread: results/peers_bench_224.md before and after). Unmeasured on the other CPU targets
+# (arm64 runs under qemu here), so they keep im2col.
 HOST_NHWC_FLAGS = _HOST_TILING
 _VK = ("--iree-hal-target-device=vulkan",)
 
