@@ -104,7 +104,7 @@ def contraction_cost(name: str) -> tuple[int, int, bool] | None:
     else:
         return None
     types = m.group(3).split("x")
-    w_t, row_t, acc_t = (types * 3)[:3] if len(types) == 1 else (types + types[-1:] * 3)[:3]
+    w_t, row_t, acc_t = (types + types[-1:] * 2)[:3]  # one type names all three
     size = {"f16": 2, "f32": 4}
     moved = b * (mm * k * size.get(w_t, 4) + 2 * k * n * size.get(row_t, 4) + mm * n * size.get(acc_t, 4))
     return b * mm * n * k, moved, w_t == row_t == "f16"

@@ -151,17 +151,10 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()[:12]
 
 
-def save_state(path: Path, model: nn.Module) -> None:
-    from pconv_mlir.fileio import atomic_write
-
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write(path, buffer.getbuffer())
-
-
 def train_and_prune(cfg: DemoConfig, data, cache: Path, progress: bool):
     """(dense, pruned, torch accuracies, meta, cached): each phase from the cache when present,
     else trained from its own seed, so both ways give the same weights."""
+    from pconv_mlir.fileio import save_torch
     from pconv_mlir.models import build_model
     from pconv_mlir.pruning import PruningConfig, evaluate, fit, load_pruned, prune_and_retrain, save_pruned
 
@@ -177,7 +170,7 @@ def train_and_prune(cfg: DemoConfig, data, cache: Path, progress: bool):
         else:
             train, _ = data.loaders(batch_size=cfg.batch_size, seed=cfg.seed)
             fit(dense, train, cfg.dense_epochs, cfg.dense_lr, progress=progress, desc="train dense")
-            save_state(dense_path, dense)
+            save_torch(dense_path, dense.state_dict())
         if pruned_path.exists():
             pruned, meta = load_pruned(pruned_path)
         else:
@@ -243,7 +236,6 @@ def median_latency(modules: dict, x: np.ndarray, repeats: int) -> dict[str, floa
 
 
 def headline(result: dict) -> list[str]:
-    dense, pconv = result["models"]
     cpu_acc = result["devices"][0]["accuracy"]
     drop = cpu_acc["IREE dense"] - cpu_acc["pconv"]
     lines = [f"**Accuracy** ({result['test_images']} held-out digits, through the compiled modules at batch 1): "
@@ -270,7 +262,7 @@ def write_report(out: Path, result: dict) -> Path:
     from pconv_mlir.fileio import atomic_write
 
     cfg, tr = result["config"], result["training"]
-    dense, pconv = result["models"]
+    pconv = result["models"][1]
     res = tr["admm_residual"]
     lines = [f"# PCONV demo: pattern-pruned small_cnn({cfg['width']}) on handwritten digits", "",
              f"Produced by `{result['command']}` at commit `{result['commit']}` in {result['wall_s']:.0f} s "

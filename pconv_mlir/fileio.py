@@ -88,6 +88,17 @@ def save_npy(path: str | os.PathLike, array) -> None:
     atomic_write(path, buffer.getbuffer())
 
 
+def save_torch(path: str | os.PathLike, obj) -> None:
+    """``torch.save`` through :func:`atomic_write`: a failed write leaves an older file as it was."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, buffer.getbuffer())
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make the rename durable (best effort: some file systems refuse fsync on folders)."""
     try:

@@ -109,8 +109,8 @@ def prune_and_retrain(
     if mode not in ("admm", "oneshot"):
         raise ValueError(f"mode must be 'admm' or 'oneshot', got {mode!r}")
     pruner = PatternPruner(config).prepare(model)
-    residuals = [pruner.admm_residual()]
     if mode == "admm":
+        residuals = [pruner.admm_residual()]
         if seed is not None:
             torch.manual_seed(seed + 1)
         fit(model, loader, admm_epochs, admm_lr, phase="admm", pruner=pruner, progress=progress, desc="admm",

@@ -17,7 +17,6 @@ cut kernels, ``mask`` a bool tensor of the weight's shape. See
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pconv_mlir.fileio import atomic_write
+from pconv_mlir.fileio import save_torch
 from pconv_mlir.models import build_model
 from pconv_mlir.pruning.metadata import PruningMeta
 
@@ -51,9 +50,7 @@ def save_pruned(path: str | os.PathLike[str], model: nn.Module, meta: PruningMet
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": meta.to_dict(),
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, buffer.getbuffer())  # a failed write leaves an older file as it was
+    save_torch(path, payload)
 
 
 def load_pruned(
