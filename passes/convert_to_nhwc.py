@@ -9,6 +9,8 @@ function in order, it rewrites:
 - NCHW convs and poolings (``linalg.conv_2d_nchw_fchw``, ``depthwise_conv_2d_nchw_chw``,
   ``pooling_nchw_max``/``sum``) into their NHWC named forms; constant filters are transposed
   at compile time;
+- a dense 1x1 conv into a matmul over pixels, with the cost model's tiles as a hint or left to
+  IREE's data tiling (option ``pointwise-tiles``: auto, always, never);
 - the ops between them, in place, when one of their 4-D inputs is already NHWC: elementwise
   ``linalg.generic`` (iteration order (n, h, w, c); per-channel operands keep their maps,
   composed), zero ``tensor.pad`` of H/W, and the ``tensor.empty``/``linalg.fill``/bias
@@ -44,12 +46,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, OP_NAMES
+from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, OP_NAMES, TILES_ATTR
+from pconv_mlir.lowering import cost_model
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir, linalg, tensor
-from pconv_mlir.mlir.pass_infra import PconvPass, constant, int_list
+from pconv_mlir.mlir.pass_infra import PassFailure, PconvPass, constant, int_list, option
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
+POINTWISE_TILES = ("auto", "always", "never")
 
 # NCHW named op -> (builder of the NHWC named op, filter permutation or None for a pooling window)
 NHWC_FORMS = {
@@ -104,8 +108,9 @@ def _defining_op(value: ir.Value) -> ir.Operation | None:
 class _Converter:
     """Layout assignment over one function body (a single block)."""
 
-    def __init__(self, func: ir.Operation, block: ir.Block, resources: ResourceTable):
+    def __init__(self, func: ir.Operation, block: ir.Block, resources: ResourceTable, pointwise_tiles: str):
         self.func = func
+        self.pointwise_tiles = pointwise_tiles
         self.block = block
         self.resources = resources
         self.nhwc: dict[ir.Value, ir.Value] = {}  # NCHW value -> its NHWC twin (or itself if converted)
@@ -178,9 +183,9 @@ class _Converter:
             if op.name == "linalg.conv_2d_nchw_fchw" and weights.shape[2:] == (1, 1):
                 x2, init2 = self.to_nhwc(x, op), self.nhwc_init(init, op)
                 tags = _discardable(op)
-                new = self.pointwise(op, x2, weights, init2)
+                new, how = self.pointwise(op, x2, weights, init2)
                 matmul = _defining_op(_defining_op(new).operands[0])
-                _tag(matmul, tags, "NHWC, as a matmul over pixels (1x1)")
+                _tag(matmul, tags, f"NHWC, as a matmul over pixels (1x1), {how}")
                 self._replace(op, new)
                 return True
             window = constant(op, np.ascontiguousarray(weights.transpose(filter_perm)))
@@ -199,15 +204,19 @@ class _Converter:
         self._replace(op, new)
         return True
 
-    def pointwise(self, op: ir.Operation, x: ir.Value, weights: np.ndarray, init: ir.Value) -> ir.Value:
-        """A 1x1 conv on NHWC ``x`` as a matmul over pixels with the (F, C) weights as its
-        transposed B operand (IREE's best form without data tiling: 2.4x faster than HWCF
-        on ResNet-50's 49x2048x1024 layer); a stride becomes a strided slice first."""
+    def pointwise(self, op: ir.Operation, x: ir.Value, weights: np.ndarray, init: ir.Value) -> tuple[ir.Value, str]:
+        """A 1x1 conv on NHWC ``x`` as a matmul over pixels, and how it is tiled. Where the cost
+        model gives tiles, the weights are its (C, F) B operand with those tiles as a hint (on
+        the x86 host they keep IREE's data tiling off this matmul); elsewhere they are its
+        transposed (F, C) B operand (IREE's best form without data tiling: 2.4x faster than HWCF
+        on ResNet-50's 49x2048x1024 layer). A stride becomes a strided slice first."""
         sh, sw = int_list(op.attributes["strides"]) if "strides" in op.attributes else [1, 1]
         n, _, _, c = ir.RankedTensorType(x.type).shape
         _, oh, ow, f = ir.RankedTensorType(init.type).shape
         f32 = ir.F32Type.get()
-        w = constant(op, np.ascontiguousarray(weights.reshape(f, c)))
+        tiles = None if self.pointwise_tiles == "never" else cost_model.pointwise_tiles(
+            n * oh * ow, f, c, always=self.pointwise_tiles == "always")
+        w = constant(op, np.ascontiguousarray(weights.reshape(f, c).T if tiles else weights.reshape(f, c)))
         with ir.InsertionPoint(op):
             if (sh, sw) != (1, 1):
                 x = tensor.ExtractSliceOp(ir.RankedTensorType.get([n, oh, ow, c], f32), x, [], [], [],
@@ -215,10 +224,17 @@ class _Converter:
             flat = [[0, 1, 2], [3]]
             x2 = tensor.CollapseShapeOp(ir.RankedTensorType.get([n * oh * ow, c], f32), x, flat).result
             acc = tensor.CollapseShapeOp(ir.RankedTensorType.get([n * oh * ow, f], f32), init, flat).result
-            d = [ir.AffineDimExpr.get(i) for i in range(3)]
-            maps = [ir.AffineMap.get(3, 0, m) for m in ([d[0], d[2]], [d[1], d[2]], [d[0], d[1]])]
-            y = _value(linalg.matmul(x2, w, outs=[acc], indexing_maps=maps))
-            return tensor.ExpandShapeOp(ir.RankedTensorType.get([n, oh, ow, f], f32), y, flat, [], [n, oh, ow, f]).result
+            if tiles:
+                y = _value(linalg.matmul(x2, w, outs=[acc]))
+                _defining_op(y).attributes[TILES_ATTR] = ir.StringAttr.get(tiles)
+                how = "pconv's tile hint, no data tiling on the host"
+            else:
+                d = [ir.AffineDimExpr.get(i) for i in range(3)]
+                maps = [ir.AffineMap.get(3, 0, m) for m in ([d[0], d[2]], [d[1], d[2]], [d[0], d[1]])]
+                y = _value(linalg.matmul(x2, w, outs=[acc], indexing_maps=maps))
+                how = "IREE's tiles (data-tiled on the host)"
+            out = tensor.ExpandShapeOp(ir.RankedTensorType.get([n, oh, ow, f], f32), y, flat, [], [n, oh, ow, f])
+            return out.result, how
 
     def constant_filter(self, value: ir.Value) -> np.ndarray | None:
         """A constant filter, looking through the collapse torch-mlir puts on depthwise weights."""
@@ -350,12 +366,16 @@ def _discardable(op: ir.Operation) -> dict[str, ir.Attribute]:
 class ConvertToNhwc(PconvPass):
     name: ClassVar[str] = "pconv-convert-to-nhwc"
     summary: ClassVar[str] = "Run convolutions, poolings and the ops between them channels-last (NHWC)"
+    pointwise_tiles: str = option("auto", "dense 1x1 convs' matmuls: auto (pconv's tiles where the cost model "
+                                  "chooses them), always, or never (all keep IREE's tiles and data tiling)")
 
     def run(self, module: ir.Operation) -> None:
+        if self.pointwise_tiles not in POINTWISE_TILES:
+            raise PassFailure(f"pointwise-tiles must be one of {', '.join(POINTWISE_TILES)}, got '{self.pointwise_tiles}'")
         resources = ResourceTable(module)
         for func in module.regions[0].blocks[0].operations:
             if func.operation.name != "func.func" or not func.operation.regions[0].blocks:
                 continue
             blocks = list(func.operation.regions[0].blocks)
             if len(blocks) == 1:
-                _Converter(func.operation, blocks[0], resources).run()
+                _Converter(func.operation, blocks[0], resources, self.pointwise_tiles).run()

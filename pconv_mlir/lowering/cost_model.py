@@ -8,7 +8,8 @@ Passes and emitters ask this module; none keeps a threshold of its own:
 - whether merging two filter blocks pays (:func:`merge_pays_off`);
 - how to cut a layer into chunks that stay in cache (:func:`chunk_plan`);
 - whether a 1x1 conv's block connectivity pays, when raising it and when lowering it
-  (:func:`block_refusal`, :func:`block_lowering_refusal`).
+  (:func:`block_refusal`, :func:`block_lowering_refusal`);
+- which tiles a dense 1x1 conv's matmul gets, or IREE's data tiling (:func:`pointwise_tiles`).
 
 The rates were fitted on x86 (AVX2/AVX-512), llvm-cpu, IREE 3.13, 1 thread
 (``results/layer_bench.md``); they only have to rank "pattern" against "dense" with a margin.
@@ -93,6 +94,32 @@ def cpu_gemm_tiles(g: int) -> str:
     return (f"distribution = [1, {g}, {CPU_GEMM_PIXEL_DISTRIBUTION}, 0], "
             f"vector_common_parallel = [{', '.join(map(str, CPU_GEMM_VECTOR_TILES))}], "
             f"vector_reduction = [0, 0, 0, {CPU_GEMM_REDUCTION_TILE}]")
+
+
+#: A dense 1x1 conv on NHWC is a matmul (pixels x C) . (C x F). IREE's data tiling (mmt4d
+#: ukernels) packs the activations and unpacks the result on every call, which costs most where K
+#: is small and the map large (MobileNet-V2's 112x112 16->96: 1.6 ms data-tiled, 0.54 ms with
+#: the tiles below; results/pointwise_bench.md). It still wins where the weight rows sit a
+#: multiple of 2 KiB apart (F a multiple of 512) on a small map: the Kx64 weight panels then
+#: alias in L1.
+POINTWISE_DATA_TILED_FILTERS = 512
+POINTWISE_DATA_TILED_BELOW_PIXELS = 784
+
+
+def pointwise_tiles(pixels: int, filters: int, channels: int, always: bool = False) -> str | None:
+    """pconv's lowering config (IREE ``#iree_cpu.lowering_config`` fields) for a dense 1x1
+    conv's ``pixels x channels . channels x filters`` matmul on the x86 host, or None to leave
+    it to IREE's data tiling (never with ``always``). Register tile: 8 (or 7, 6: no remainder) pixels x 16 filters;
+    workgroups of up to 64 pixels x 64 filters that divide the matmul evenly."""
+    if not always and filters % POINTWISE_DATA_TILED_FILTERS == 0 and pixels < POINTWISE_DATA_TILED_BELOW_PIXELS:
+        return None
+    mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
+    kr = max(d for d in range(1, 17) if channels % d == 0)
+    kr = 16 if kr < 4 and channels > 16 else kr
+    dn = filters if filters <= 64 else max([t for t in (16, 32, 48, 64) if filters % t == 0] or [64])
+    dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
+    return (f"distribution = [{dm}, {dn}, 0], vector_common_parallel = [{mv}, 16, 0], "
+            f"vector_reduction = [0, 0, {kr}]")
 
 
 def _bmm_rate(g: int) -> float:

@@ -1,4 +1,5 @@
 // RUN: pconv-opt --split-input-file -p pconv-convert-to-nhwc,canonicalize,cse %s | filecheck %s
+// RUN: pconv-opt --split-input-file -p 'pconv-convert-to-nhwc{pointwise-tiles=never}' %s | filecheck %s --check-prefix=IREE
 
 // A padded depthwise conv and the ReLU after it run channels-last: one transpose in, one out,
 // the filter transposed at compile time (CHW -> HWC), the conv a generic (IREE's im2col
@@ -32,18 +33,23 @@ func.func @depthwise_relu(%x: tensor<1x8x6x6xf32>) -> tensor<1x8x6x6xf32> {
 
 // -----
 
-// A 1x1 conv with a bias init becomes a matmul over pixels with the (F, C) weights as its
-// transposed B operand; a per-channel (BN-style) operand keeps its map, composed.
+// A 1x1 conv with a bias init becomes a matmul over pixels with the (C, F) weights as its B
+// operand and the cost model's tiles as a hint; a per-channel (BN-style) operand keeps its map,
+// composed. With pointwise-tiles=never the (F, C) weights are its transposed B and IREE tiles it.
 // CHECK-LABEL: func.func @pointwise_bias_scale
+// CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 3.000000e+00, 5.000000e+00, 7.000000e+00], [2.000000e+00, 4.000000e+00, 6.000000e+00, 8.000000e+00]]> : tensor<2x4xf32>
 // CHECK: %[[XT:.*]] = linalg.transpose ins(%arg0
 // CHECK: %[[B:.*]] = linalg.broadcast ins(%{{.*}} : tensor<4xf32>) outs(%{{.*}} : tensor<1x3x3x4xf32>) dimensions = [0, 1, 2]
 // CHECK: %[[X2:.*]] = tensor.collapse_shape %[[XT]] {{\[}}[0, 1, 2], [3]] : tensor<1x3x3x2xf32> into tensor<9x2xf32>
 // CHECK: %[[B2:.*]] = tensor.collapse_shape %[[B]]
-// CHECK: %[[M:.*]] = linalg.matmul indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}] ins(%[[X2]], %{{.*}} : tensor<9x2xf32>, tensor<4x2xf32>) outs(%[[B2]] : tensor<9x4xf32>)
+// CHECK: %[[M:.*]] = linalg.matmul {pconv.tiles = "distribution = [64, 4, 0], vector_common_parallel = [8, 16, 0], vector_reduction = [0, 0, 2]"} ins(%[[X2]], %[[W]] : tensor<9x2xf32>, tensor<2x4xf32>) outs(%[[B2]] : tensor<9x4xf32>)
 // CHECK: %[[E:.*]] = tensor.expand_shape %[[M]]
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[MAPC:.*]], #{{.*}}], {{.*}} ins(%[[E]], %arg1 : tensor<1x3x3x4xf32>, tensor<4x1x1xf32>)
 // CHECK: linalg.transpose
 // CHECK-SAME: permutation = [0, 3, 1, 2]
+// IREE-LABEL: func.func @pointwise_bias_scale
+// IREE: linalg.matmul indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}] ins(%{{.*}}, %{{.*}} : tensor<9x2xf32>, tensor<4x2xf32>) outs(%{{.*}} : tensor<9x4xf32>)
+// IREE-NOT: pconv.tiles
 func.func @pointwise_bias_scale(%x: tensor<1x2x3x3xf32>, %s: tensor<4x1x1xf32>) -> tensor<1x4x3x3xf32> {
   %w = arith.constant dense<[[[[1.0]], [[2.0]]], [[[3.0]], [[4.0]]], [[[5.0]], [[6.0]]], [[[7.0]], [[8.0]]]]> : tensor<4x2x1x1xf32>
   %bias = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
@@ -63,7 +69,7 @@ func.func @pointwise_bias_scale(%x: tensor<1x2x3x3xf32>, %s: tensor<4x1x1xf32>) 
 // A stride-2 1x1 conv (ResNet's downsample) reads every other pixel through a strided slice.
 // CHECK-LABEL: func.func @pointwise_strided
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, 0, 0] [1, 2, 2, 3] [1, 2, 2, 1] : tensor<1x4x4x3xf32> to tensor<1x2x2x3xf32>
-// CHECK: linalg.matmul
+// CHECK: linalg.matmul {pconv.tiles = {{.*}}} ins(%{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<3x5xf32>)
 func.func @pointwise_strided(%x: tensor<1x3x4x4xf32>) -> tensor<1x5x2x2xf32> {
   %z = arith.constant 0.0 : f32
   %w = arith.constant dense<0.25> : tensor<5x3x1x1xf32>
@@ -71,6 +77,22 @@ func.func @pointwise_strided(%x: tensor<1x3x4x4xf32>) -> tensor<1x5x2x2xf32> {
   %o = linalg.fill ins(%z : f32) outs(%e : tensor<1x5x2x2xf32>) -> tensor<1x5x2x2xf32>
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x3x4x4xf32>, tensor<5x3x1x1xf32>) outs(%o : tensor<1x5x2x2xf32>) -> tensor<1x5x2x2xf32>
   return %y : tensor<1x5x2x2xf32>
+}
+
+// -----
+
+// Must not take pconv's tiles: 512 filters on a 2x2 map, where IREE's data tiling measured
+// faster (weight rows 2 KiB apart); the (F, C) weights stay its transposed B operand.
+// CHECK-LABEL: func.func @pointwise_left_to_data_tiling
+// CHECK: linalg.matmul indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}] ins(%{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<512x3xf32>)
+// CHECK-NOT: pconv.tiles
+func.func @pointwise_left_to_data_tiling(%x: tensor<1x3x2x2xf32>) -> tensor<1x512x2x2xf32> {
+  %z = arith.constant 0.0 : f32
+  %w = arith.constant dense<0.5> : tensor<512x3x1x1xf32>
+  %e = tensor.empty() : tensor<1x512x2x2xf32>
+  %o = linalg.fill ins(%z : f32) outs(%e : tensor<1x512x2x2xf32>) -> tensor<1x512x2x2xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x3x2x2xf32>, tensor<512x3x1x1xf32>) outs(%o : tensor<1x512x2x2xf32>) -> tensor<1x512x2x2xf32>
+  return %y : tensor<1x512x2x2xf32>
 }
 
 // -----

@@ -49,6 +49,35 @@ def test_pattern_net_matches_torch(group_size):
     assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
 
 
+class PointwiseNet(nn.Module):
+    """Dense 1x1 convs down both of the cost model's roads: pconv's tiles (small K on a wide map,
+    a stride-2 one, 7 filters: a ragged register tile) and IREE's data tiling (512 filters on 4x4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.expand = nn.Conv2d(16, 96, 1)
+        self.down = nn.Conv2d(96, 7, 1, stride=2, bias=False)
+        self.wide = nn.Conv2d(7, 512, 1)
+
+    def forward(self, x):
+        x = torch.clamp(self.expand(x), 0, 6)
+        return self.wide(torch.relu(self.down(x)))
+
+
+def test_pointwise_tiles_and_data_tiling_match_torch():
+    torch.manual_seed(2)
+    net = PointwiseNet().eval()
+    x = torch.randn(2, 16, 8, 9)  # batch 2, odd width: 72 and 20 pixels per image
+    compiled = pconv_mlir.compile(net, [x], target="llvm-cpu")
+    lowering = [r.lowering for r in compiled.report]
+    assert all("pconv's tile hint" in line for line in lowering[:2]), lowering
+    assert "IREE's tiles (data-tiled on the host)" in lowering[2], lowering
+    assert compiled.mlir.count("pconv.tiles") == 2  # the handoff makes them IREE compilation infos
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
+
+
 def test_compile_cli_and_report(tmp_path):
     import json
     import subprocess

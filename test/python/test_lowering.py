@@ -242,3 +242,29 @@ def test_block_conv_refusals():
     dense_enough = ConvSpec(N=1, C=64, H=8, W=8, K=64, padding=0, KH=1, KW=1)
     with pytest.raises(PatternConvRefused, match="most of the dense MACs"):
         emit_pattern_conv(dense_enough, _block_weight(64, 64, 32, 0.9, 2), None, 32, "f")
+
+
+@pytest.mark.parametrize("pixels,filters,channels", [(12544, 96, 16), (3136, 24, 144), (196, 576, 96),
+                                                     (49, 160, 960), (72, 7, 96), (1, 10, 3), (169, 40, 17)])
+def test_pointwise_tiles_fit_the_matmul(pixels, filters, channels):
+    import re
+
+    from pconv_mlir.lowering import cost_model
+
+    tiles = cost_model.pointwise_tiles(pixels, filters, channels)
+    dm, dn, mv, nv, kr = map(int, re.fullmatch(
+        r"distribution = \[(\d+), (\d+), 0\], vector_common_parallel = \[(\d+), (\d+), 0\], "
+        r"vector_reduction = \[0, 0, (\d+)\]", tiles).groups())
+    assert dm % mv == 0 and mv <= max(pixels, 8) and nv == 16
+    assert pixels % dm == 0 or dm == 64
+    assert filters % dn == 0 or dn == 64
+    assert channels % kr == 0 or kr == 16
+
+
+def test_pointwise_tiles_leave_wide_small_maps_to_data_tiling():
+    from pconv_mlir.lowering import cost_model
+
+    assert cost_model.pointwise_tiles(196, 1024, 256) is None  # ResNet-50 14x14 256->1024
+    assert cost_model.pointwise_tiles(49, 2048, 512) is None
+    assert cost_model.pointwise_tiles(49, 2048, 512, always=True) is not None
+    assert cost_model.pointwise_tiles(784, 512, 128) is not None  # 28x28: the tiles win there
