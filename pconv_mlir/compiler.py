@@ -385,5 +385,10 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
                                        target=t.name, before_lowering=tuned, precision=precision)
     if tuned is not None:
         tuned.annotate(report)
-    vmfb = compile_mlir(lowered, target, extra_flags=t.iree_flags(dense) + tuple(extra_flags))
+    depthwise = [r for r in report if r.kind.startswith("linalg.depthwise")]
+    flags = t.iree_flags(dense, depthwise=bool(depthwise))
+    if not dense and t.depthwise_flags:
+        for entry in depthwise:
+            entry.lowering += ", any pad of its input fused into it (IREE)"
+    vmfb = compile_mlir(lowered, target, extra_flags=flags + tuple(extra_flags))
     return CompiledModel(vmfb, target, report, lowered)

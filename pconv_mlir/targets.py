@@ -83,6 +83,7 @@ class Target:
         imported) on this backend, and for pconv's builds unless ``nhwc_dense_flags`` says otherwise.
       nhwc_dense_flags: the best flags for a pconv build whose network runs NHWC (``layout``),
         where IREE's direct convs beat its im2col; None: ``dense_flags``. :meth:`iree_flags` picks.
+      depthwise_flags: added to a pconv build of a network with depthwise convs (``iree_flags``).
       im2col_dense_convs: pconv lowers the convs it leaves dense itself (im2col copy +
         batched GEMM, ``pconv-im2col-dense-convs``) instead of handing them to IREE, whose
         conv code for this backend is wrong on some shapes.
@@ -109,6 +110,7 @@ class Target:
     arch: str = "gpu"
     dense_flags: tuple[str, ...] = ()
     nhwc_dense_flags: tuple[str, ...] | None = None
+    depthwise_flags: tuple[str, ...] = ()
     im2col_dense_convs: bool = False
     layout: str = "nchw"
     gemm_tile_hints: bool = False
@@ -116,11 +118,13 @@ class Target:
     no_fp16_reason: str = ""
     spirv_version: str = ""
 
-    def iree_flags(self, dense: bool = False) -> tuple[str, ...]:
-        """The extra iree-compile flags of a build: IREE's dense compile (``dense``) or pconv's."""
-        if dense or self.nhwc_dense_flags is None:
+    def iree_flags(self, dense: bool = False, depthwise: bool = False) -> tuple[str, ...]:
+        """The extra iree-compile flags of a build: IREE's dense compile (``dense``) or pconv's,
+        of a network with depthwise convs (``depthwise``) or not."""
+        if dense:
             return self.dense_flags
-        return self.nhwc_dense_flags
+        base = self.dense_flags if self.nhwc_dense_flags is None else self.nhwc_dense_flags
+        return base + self.depthwise_flags if depthwise else base
 
     def compile_flags(self, extra_flags: Iterable[str] = ()) -> list[str]:
         return list(self.flags) + list(extra_flags)
@@ -172,6 +176,11 @@ HOST_DENSE_FLAGS = DENSE_FLAGS + _HOST_TILING
 # on one thread: results/peers_bench_224.md before and after). Unmeasured on the other CPU targets
 # (arm64 runs under qemu here), so they keep im2col.
 HOST_NHWC_FLAGS = _HOST_TILING
+# Networks with depthwise convs: IREE fuses each pad into the conv that reads it instead of a copy
+# dispatch (MobileNet-V2 224 pruned G=32: 9.0 -> 7.7 ms, NOTES.md). Not for the others: the same
+# fusion slows ResNet-50's dense 3x3 direct convs (~15%). Its producer-side twin
+# (...-into-linalg-producer-ops) gives wrong numbers in IREE 3.13 (MobileNet-V2 rel err 0.11).
+HOST_DEPTHWISE_FLAGS = ("--iree-dispatch-creation-enable-fuse-padding-into-linalg-consumer-ops",)
 _VK = ("--iree-hal-target-device=vulkan",)
 
 _ALL = [
@@ -185,6 +194,7 @@ _ALL = [
         no_fp16_reason="fp16 is offered on the Vulkan targets and arm64-android (an x86 CPU has no fast fp16)",
         dense_flags=HOST_DENSE_FLAGS,
         nhwc_dense_flags=HOST_NHWC_FLAGS,
+        depthwise_flags=HOST_DEPTHWISE_FLAGS,
         layout="nhwc",
         gemm_tile_hints=True,
     ),
