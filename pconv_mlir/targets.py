@@ -177,9 +177,10 @@ HOST_DENSE_FLAGS = DENSE_FLAGS + _HOST_TILING
 # (arm64 runs under qemu here), so they keep im2col.
 HOST_NHWC_FLAGS = _HOST_TILING
 # Networks with depthwise convs: IREE fuses each pad into the conv that reads it instead of a copy
-# dispatch (MobileNet-V2 224 pruned G=32: 9.0 -> 7.7 ms, NOTES.md). Not for the others: the same
-# fusion slows ResNet-50's dense 3x3 direct convs (~15%). Its producer-side twin
-# (...-into-linalg-producer-ops) gives wrong numbers in IREE 3.13 (MobileNet-V2 rel err 0.11).
+# dispatch (MobileNet-V2 224 pruned G=32: 8.80 -> 7.65 ms on 1 thread). Not for the others: the same
+# fusion slows dense ResNet-50's 3x3 direct convs (93 -> 116 ms); results/flags_bench_pad_fusion.md.
+# Its producer-side twin (...-into-linalg-producer-ops) gives wrong numbers in IREE 3.13
+# (MobileNet-V2 rel err 0.11; NOTES.md).
 HOST_DEPTHWISE_FLAGS = ("--iree-dispatch-creation-enable-fuse-padding-into-linalg-consumer-ops",)
 _VK = ("--iree-hal-target-device=vulkan",)
 

@@ -98,10 +98,10 @@ def cpu_gemm_tiles(g: int) -> str:
 
 #: A dense 1x1 conv on NHWC is a matmul (pixels x C) . (C x F). IREE's data tiling (mmt4d
 #: ukernels) packs the activations and unpacks the result on every call, which costs most where K
-#: is small and the map large (MobileNet-V2's 112x112 16->96: 1.6 ms data-tiled, 0.54 ms with
-#: the tiles below; results/pointwise_bench.md). It still wins where the weight rows sit a
-#: multiple of 2 KiB apart (F a multiple of 512) on a small map: the Kx64 weight panels then
-#: alias in L1.
+#: is small and the map large (MobileNet-V2's 112x112 16->96: 1.14 ms data-tiled, 0.74 ms with
+#: the tiles below, 1 thread; results/pointwise_bench.md). It still wins where the weight rows sit
+#: a multiple of 2 KiB apart (F a multiple of 512) on a small map (ResNet-50 14x14 512->1024:
+#: 2.2 vs 3.3 ms): the Kx64 weight panels then alias in L1.
 POINTWISE_DATA_TILED_FILTERS = 512
 POINTWISE_DATA_TILED_BELOW_PIXELS = 784
 
@@ -109,8 +109,8 @@ POINTWISE_DATA_TILED_BELOW_PIXELS = 784
 def pointwise_tiles(pixels: int, filters: int, channels: int, always: bool = False) -> str | None:
     """pconv's lowering config (IREE ``#iree_cpu.lowering_config`` fields) for a dense 1x1
     conv's ``pixels x channels . channels x filters`` matmul on the x86 host, or None to leave
-    it to IREE's data tiling (never with ``always``). Register tile: 8 (or 7, 6: no remainder) pixels x 16 filters;
-    workgroups of up to 64 pixels x 64 filters that divide the matmul evenly."""
+    it to IREE's data tiling (never with ``always``). Register tile: 8 (or 7, 6: no remainder)
+    pixels x 16 filters; workgroups of up to 64 pixels x 64 filters that divide the matmul."""
     if not always and filters % POINTWISE_DATA_TILED_FILTERS == 0 and pixels < POINTWISE_DATA_TILED_BELOW_PIXELS:
         return None
     mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))

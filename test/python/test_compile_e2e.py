@@ -41,6 +41,7 @@ def test_pattern_net_matches_torch(group_size):
     lowering = [r.lowering for r in compiled.report]
     assert len(lowering) == 6
     assert lowering[0].startswith("dense") and lowering[5].startswith("dense (1x1: weights are dense")
+    assert lowering[4].endswith("any pad of its input fused into it (IREE)"), lowering[4]  # the depthwise conv
     if group_size > 1:  # the cost model may keep a small layer dense, and then says why
         assert sum(line.startswith("pattern") for line in lowering[1:4]) >= 2, lowering
         assert all(line.startswith(("pattern", "dense (")) for line in lowering), lowering

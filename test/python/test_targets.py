@@ -103,7 +103,14 @@ def test_nhwc_builds_pick_their_own_flags():
     assert "--iree-opt-data-tiling" in host.iree_flags() and "--iree-opt-data-tiling" in host.iree_flags(dense=True)
     for name in ("llvm-cpu-generic", "arm64-android", "vulkan-lavapipe"):  # unmeasured: one flag set
         t = get_target(name)
-        assert t.iree_flags() == t.iree_flags(dense=True) == t.dense_flags
+        assert t.iree_flags() == t.iree_flags(dense=True) == t.dense_flags == t.iree_flags(depthwise=True)
+
+
+def test_depthwise_networks_fuse_pads_on_the_host():
+    fuse = "--iree-dispatch-creation-enable-fuse-padding-into-linalg-consumer-ops"
+    host = get_target("llvm-cpu")
+    assert fuse in host.iree_flags(depthwise=True)
+    assert fuse not in host.iree_flags() and fuse not in host.iree_flags(dense=True, depthwise=True)
 
 
 def test_unknown_target():
