@@ -139,6 +139,8 @@ def main() -> int:
     p.add_argument("--device", default=None, help="local-sync (default on CPU: 1 thread), local-task, vulkan")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (> 1: local-task with that many workers)")
     p.add_argument("--dense-weights", action="store_true", help="the model's dense weights (no pattern pruning)")
+    p.add_argument("--blocks-1x1", action="store_true", help="also the 1x1 convs block-pruned (peers_bench's "
+                   "pruned+1x1 weights: half the input channels per block of G filters)")
     p.add_argument("--realtime", action="store_true", help="time at real-time priority (root; shared machine)")
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--rounds", type=int, default=3)
@@ -155,6 +157,10 @@ def main() -> int:
     if args.dense_weights:
         torch.manual_seed(0)
         model = build_model(args.model).eval()
+    elif args.blocks_1x1:
+        from pconv_mlir.peers.bench import build as build_weights
+
+        model = build_weights(args.model, "pruned+1x1", group_size=args.group_size).eval()
     else:
         model = build(args.model, args.group_size)
     x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
@@ -198,7 +204,8 @@ def main() -> int:
     peak = peak_gmacs(args.threads) if not args.target.startswith("vulkan") else None
     meta = {"commit": commit, "date": datetime.date.today().isoformat(),
             "machine": machine(), "threads": args.threads, "peak_gmacs": peak, "realtime": realtime,
-            "weights": "dense" if args.dense_weights else f"pattern-pruned G={args.group_size}",
+            "weights": "dense" if args.dense_weights else f"pattern-pruned G={args.group_size}"
+            + (" + 1x1 blocks (half the channels)" if args.blocks_1x1 else ""),
             "model": args.model, "input": list(shape), "group_size": args.group_size, "target": args.target,
             "device": device, "dense_extra_flags": args.dense_extra_flags, "iterations": args.iterations,
             "rounds": args.rounds,
