@@ -52,7 +52,7 @@ def test_pattern_net_matches_torch(group_size):
 
 class PointwiseNet(nn.Module):
     """Dense 1x1 convs down both of the cost model's roads: pconv's tiles (small K on a wide map,
-    a stride-2 one, 7 filters: a ragged register tile) and IREE's data tiling (512 filters on 4x4)."""
+    a stride-2 one, 7 filters: a ragged register tile) and IREE's data tiling (512 filters on 4x5)."""
 
     def __init__(self):
         super().__init__()

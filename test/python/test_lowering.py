@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from pconv_mlir.lowering import ConvSpec, PatternConvRefused, emit_dense_conv, emit_pattern_conv
+from pconv_mlir.lowering import ConvSpec, PatternConvRefused, cost_model, emit_dense_conv, emit_pattern_conv
 from pconv_mlir.numerics import TOLERANCE, rel_err
 from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_module
 from pconv_mlir.testing.sparse_gen import random_pattern_weight
@@ -247,10 +249,6 @@ def test_block_conv_refusals():
 @pytest.mark.parametrize("pixels,filters,channels", [(12544, 96, 16), (3136, 24, 144), (196, 576, 96),
                                                      (49, 160, 960), (72, 7, 96), (1, 10, 3), (169, 40, 17)])
 def test_pointwise_tiles_fit_the_matmul(pixels, filters, channels):
-    import re
-
-    from pconv_mlir.lowering import cost_model
-
     tiles = cost_model.pointwise_tiles(pixels, filters, channels)
     dm, dn, mv, nv, kr = map(int, re.fullmatch(
         r"distribution = \[(\d+), (\d+), 0\], vector_common_parallel = \[(\d+), (\d+), 0\], "
@@ -262,8 +260,6 @@ def test_pointwise_tiles_fit_the_matmul(pixels, filters, channels):
 
 
 def test_pointwise_tiles_leave_wide_small_maps_to_data_tiling():
-    from pconv_mlir.lowering import cost_model
-
     assert cost_model.pointwise_tiles(196, 1024, 256) is None  # ResNet-50 14x14 256->1024
     assert cost_model.pointwise_tiles(49, 2048, 512) is None
     assert cost_model.pointwise_tiles(49, 2048, 512, always=True) is not None
