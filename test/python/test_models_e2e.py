@@ -41,7 +41,8 @@ def test_reduced_size(name):
         assert any(r.lowering.startswith("pattern") for r in compiled.report)
     else:  # on the CPU the pattern depthwise convs run IREE's dense NHWC depthwise, and say why
         depthwise = [r.lowering for r in compiled.report if r.kind == "linalg.depthwise_conv_2d_nchw_chw"]
-        assert len(depthwise) == 17 and all("memory-bound" in line and line.endswith("NHWC") for line in depthwise)
+        fused = "NHWC, any pad of its input fused into it (IREE)"
+        assert len(depthwise) == 17 and all("memory-bound" in line and line.endswith(fused) for line in depthwise)
     assert all("NHWC" in r.lowering for r in compiled.report), [r.lowering for r in compiled.report]
 
 
