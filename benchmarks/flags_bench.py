@@ -2,10 +2,10 @@
 """Does one iree-compile flag pay on pconv's builds? Whole models, with and without it (llvm-cpu).
 
 Each model is compiled by ``pconv_mlir.compile`` twice, with the target's pconv flags minus
-``--flag`` and plus it (the target's per-network extras, such as its depthwise flags, are folded
-into both so that only ``--flag`` differs), checked against PyTorch (rel err <= 1e-4), and timed
-with iree-benchmark-module at 1 thread (local-sync) and 2 threads (local-task) in interleaved
-rounds (medians). How pconv's targets pick their flags is in ``pconv_mlir/targets.py``.
+``--flag`` and plus it (the compile adds the target's per-network extras, such as its depthwise
+flags, to both, without ``--flag``, so that only ``--flag`` differs), checked against PyTorch
+(rel err <= 1e-4), and timed with iree-benchmark-module at 1 thread (local-sync) and 2 threads
+(local-task) in interleaved rounds (medians). How pconv's targets pick their flags is in ``pconv_mlir/targets.py``.
 
     python benchmarks/flags_bench.py --flag=FLAG --models mobilenet_v2,resnet50 --weights pruned,dense
         [--rounds 5] [--realtime] --out results/flags_bench_NAME
@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import pconv_mlir  # noqa: E402
+from pconv_mlir.compiler import depthwise_convs  # noqa: E402
 from pconv_mlir.fileio import atomic_write  # noqa: E402
 from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.peers.bench import INPUTS, build, machine  # noqa: E402
@@ -37,11 +38,13 @@ from pconv_mlir.runtime.timing import realtime_priority  # noqa: E402
 from pconv_mlir.targets import get_target  # noqa: E402
 
 
-def variant(flag: str, on: bool, depthwise: bool):
-    """The llvm-cpu target with exactly the pconv flags it would use here, ``flag`` on or off."""
+def variant(flag: str, on: bool):
+    """The llvm-cpu target with its pconv flags as shipped (the compile still adds the depthwise
+    extras per network), ``flag`` on or off."""
     t = get_target("llvm-cpu")
-    flags = tuple(f for f in t.iree_flags(depthwise=depthwise) if f != flag) + ((flag,) if on else ())
-    return dataclasses.replace(t, nhwc_dense_flags=flags, depthwise_flags=())
+    flags = tuple(f for f in t.iree_flags() if f != flag) + ((flag,) if on else ())
+    extras = tuple(f for f in t.depthwise_flags if f != flag)
+    return dataclasses.replace(t, nhwc_dense_flags=flags, depthwise_flags=extras)
 
 
 def main() -> int:
@@ -67,19 +70,18 @@ def main() -> int:
                 np.save(x_path, x.numpy())
                 row = {"model": model, "weights": weights, "rel_err": {}, "ms": {}}
                 paths = {}
-                depthwise = any(isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
-                                for m in net.modules())  # which of the target's extras this network gets
                 for on in (False, True):
                     name = "with" if on else "without"
-                    compiled = pconv_mlir.compile(net, [x], target=variant(args.flag, on, depthwise))
+                    compiled = pconv_mlir.compile(net, [x], target=variant(args.flag, on))
                     row["rel_err"][name] = err = rel_err(compiled.run(x.numpy()), want)
                     if err > TOLERANCE:
                         print(f"flags_bench: {model} {weights} {name} the flag: rel err {err:.1e}", file=sys.stderr)
                         return 1
-                    row["shipped_has_flag"] = args.flag in get_target("llvm-cpu").iree_flags(depthwise=depthwise)
                     paths[name] = os.path.join(tmp, f"{name}.vmfb")
                     with open(paths[name], "wb") as fh:
                         fh.write(compiled.vmfb)
+                depthwise = bool(depthwise_convs(compiled.report))
+                row["shipped_has_flag"] = args.flag in get_target("llvm-cpu").iree_flags(depthwise=depthwise)
                 times = {(n, t): [] for n in paths for t in (1, 2)}
                 for _ in range(args.rounds):
                     for t in (1, 2):

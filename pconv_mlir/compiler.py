@@ -337,6 +337,12 @@ def check_precision(target, precision: str, dense: bool = False) -> None:
                               f"(this target takes: {offered})")
 
 
+def depthwise_convs(report: Sequence[ConvReport]) -> list[ConvReport]:
+    """The depthwise convs of a network's report: any of them give its build the target's
+    ``depthwise_flags`` (:meth:`pconv_mlir.targets.Target.iree_flags`)."""
+    return [r for r in report if r.kind.startswith("linalg.depthwise")]
+
+
 def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str = "llvm-cpu", *,
             dense: bool = False, dump_ir: str | None = None, extra_flags: Sequence[str] = (),
             tuning=None, precision: str = "fp32") -> CompiledModel:
@@ -385,7 +391,7 @@ def compile(model_or_mlir, example_inputs: Sequence | None = None, target: str =
                                        target=t.name, before_lowering=tuned, precision=precision)
     if tuned is not None:
         tuned.annotate(report)
-    depthwise = [r for r in report if r.kind.startswith("linalg.depthwise")]
+    depthwise = depthwise_convs(report)
     flags = t.iree_flags(dense, depthwise=bool(depthwise))
     if not dense and t.depthwise_flags:
         for entry in depthwise:
