@@ -199,6 +199,7 @@ def test_dynamic_shapes_stay_dense_and_report_question_marks(layout):
     ("pconv-eliminate-redundant-loads{gather-cost=inf}", "finite"),
     ("pconv-eliminate-redundant-loads{max-block-size=0}", ">= 1"),
     ("pconv-lower-to-linalg{force=maybe}", "true or false"),
+    ("pconv-convert-to-nhwc{pointwise-tiles=maybe}", "must be one of auto, always, never"),
     ("inline{default-pipeline=bogus}", "'bogus' does not refer to a registered pass"),
     ("pconv-pipeline{layout=nwhc}", "nchw or nhwc"),
     ("pconv-pipeline{lay-out=nhwc}", "has no option 'lay-out'"),
