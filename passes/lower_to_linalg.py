@@ -207,13 +207,17 @@ class _Lowerer:
                 raise PatternConvRefused("tuned: dense measured fastest")
             tiles = tuned[1] if tuned and tuned[1] is not None else cost_model.cpu_gemm_tiles(block_size)
             hints = f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else ""
+            # Channels-last 1x1 blocks take the pixel gather, unless tuning measured the rows form.
+            pixel_hints = None if tuned else (
+                lambda pixels, g, rows: f'{{{TILES_ATTR} = "{cost_model.pixel_gather_tiles(pixels, g, rows)}"}}')
             if isinstance(conv, PackedConv2dOp):
                 lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table, bias, name,
                                            force=self.force or bool(tuned), layout=layout, matmul_attrs=hints,
-                                           precision=self.precision)
+                                           precision=self.precision, pixel_gemm_attrs=pixel_hints)
             else:
                 lowered = emit_pattern_conv(spec, weight, bias, block_size, name, force=self.force, layout=layout,
-                                            matmul_attrs=hints, precision=self.precision)
+                                            matmul_attrs=hints, precision=self.precision,
+                                            pixel_gemm_attrs=pixel_hints)
             if blocks:
                 st = lowered.stats
                 how = (f"blocks ({lowered.formulation}, G={block_size}, {st['blocks']} blocks x "

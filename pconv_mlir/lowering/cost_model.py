@@ -9,7 +9,8 @@ Passes and emitters ask this module; none keeps a threshold of its own:
 - how to cut a layer into chunks that stay in cache (:func:`chunk_plan`);
 - whether a 1x1 conv's block connectivity pays, when raising it and when lowering it
   (:func:`block_refusal`, :func:`block_lowering_refusal`);
-- which tiles a dense 1x1 conv's matmul gets, or IREE's data tiling (:func:`pointwise_tiles`).
+- which tiles a dense 1x1 conv's matmul gets, or IREE's data tiling (:func:`pointwise_tiles`),
+  and those of a channels-last 1x1 block conv's GEMM (:func:`pixel_gather_tiles`).
 
 The rates were fitted on x86 (AVX2/AVX-512), llvm-cpu, IREE 3.13, 1 thread
 (``results/layer_bench.md``); they only have to rank "pattern" against "dense" with a margin.
@@ -47,6 +48,11 @@ MAX_AMPLIFICATION_1X1 = 4.0
 #: The block GEMMs must cut the dense 1x1 MACs by at least this to be lowered as blocks (a 1x1
 #: dense conv is one well-tuned matmul; the gather has to be paid for by fewer MACs).
 MIN_LOWERED_REDUCTION_1X1 = 1.5
+#: Each block must keep at least this many input channels: a block GEMM reduces over its kept
+#: rows, and a short reduction leaves the vector units idle. MobileNet-V2's 112x112 16->96 at
+#: keep 0.5 (8 rows) ran at 14% of peak, 1.29 ms vs 0.56 dense
+#: (``results/dispatch_profile_mobilenet_v2_blocks_llvm-cpu.md``).
+MIN_ROWS_1X1 = 16
 #: The compact pass's bar for packing a 1x1 block conv (``min-mac-reduction`` = 0).
 MIN_MAC_REDUCTION_1X1 = 1.25
 
@@ -122,6 +128,17 @@ def pointwise_tiles(pixels: int, filters: int, channels: int, always: bool = Fal
             f"vector_reduction = [0, 0, {kr}]")
 
 
+def pixel_gather_tiles(pixels: int, g: int, rows: int) -> str:
+    """The lowering config of a pixel-gather 1x1 block GEMM, ``[blocks, pixels, rows] .
+    [blocks, rows, g]``: per block, the dense 1x1 conv's tiles (:func:`pointwise_tiles`)."""
+    mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
+    kr = max(d for d in range(1, 17) if rows % d == 0)
+    dn = g if g <= 64 else max([t for t in (16, 32, 48, 64) if g % t == 0] or [64])
+    dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
+    return (f"distribution = [1, {dm}, {dn}, 0], vector_common_parallel = [1, {mv}, {min(16, g)}, 0], "
+            f"vector_reduction = [0, 0, 0, {kr}]")
+
+
 def _bmm_rate(g: int) -> float:
     return max(rate for size, rate in BMM_MAC_RATE.items() if size <= max(1, g))
 
@@ -144,6 +161,9 @@ def block_refusal(in_channels: int, dense_macs_per_pixel: int, blocks: int, g: i
     lowering pads them) should stay a dense matmul, or None."""
     if in_channels < MIN_CHANNELS:
         return f"only {in_channels} input channels (< {MIN_CHANNELS}): a dense matmul is as fast"
+    if rows < MIN_ROWS_1X1:
+        return (f"each block keeps only {rows} input channels (< {MIN_ROWS_1X1}): a block GEMM with so "
+                "short a reduction runs far below the dense matmul's rate")
     rows = -(-rows // ROW_MULTIPLE) * ROW_MULTIPLE  # the lowering pads each block's rows
     amplification = blocks * rows / in_channels
     if amplification > MAX_AMPLIFICATION_1X1:

@@ -21,6 +21,8 @@ miscompiles it (ResNet-50 layer4 at 32x32 on lavapipe: rel err 3.1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import cost_model
@@ -44,7 +46,8 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
                       row_multiple: int = cost_model.ROW_MULTIPLE, chunk_bytes: int | None = cost_model.CHUNK_BYTES,
                       max_chunks: int = cost_model.MAX_CHUNKS,
                       chunk_above_bytes: int = cost_model.CHUNK_ABOVE_BYTES, layout: str = "nchw",
-                      matmul_attrs: str = "", precision: str = "fp32") -> LoweredConv:
+                      matmul_attrs: str = "", precision: str = "fp32",
+                      pixel_gemm_attrs: Callable[[int, int, int], str] | None = None) -> LoweredConv:
     """Lower one pattern-sparse 3x3 conv from its dense weights, blocks of ``block_size``
     filters; raise PatternConvRefused when the cost model says dense is as fast.
 
@@ -54,7 +57,9 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
     :func:`.cost_model.chunk_plan` (None: never chunk). ``layout``: "nchw" or "nhwc", the
     layout of the function's input and result. ``matmul_attrs``: an attribute dictionary
     (``{...}``) put on every batched GEMM (tiling hints). ``precision``: one of
-    :data:`PRECISIONS`. Depthwise convs go to :func:`.depthwise.emit_pattern_depthwise` (NCHW
+    :data:`PRECISIONS`. ``pixel_gemm_attrs``: when given, an unpadded 1x1 block conv
+    channels-last takes the pixel gather (``templates/gather_pixels.mlir``), its GEMM attributes
+    made by ``pixel_gemm_attrs(pixels, G, R)``. Depthwise convs go to :func:`.depthwise.emit_pattern_depthwise` (NCHW
     only, fp32).
     """
     if spec.groups > 1 and spec.Cg == 1:
@@ -64,18 +69,19 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
         return emit_pattern_depthwise(spec, weight, bias, func_name, force=force)
     plan = plan_from_weights(spec, weight, block_size, row_multiple)
     return _lower(plan, bias, func_name, formulation, force,
-                  (chunk_bytes, max_chunks, chunk_above_bytes), layout, matmul_attrs, precision)
+                  (chunk_bytes, max_chunks, chunk_above_bytes), layout, matmul_attrs, precision, pixel_gemm_attrs)
 
 
 def emit_packed_conv(spec: ConvSpec, weights: np.ndarray, row_channels: np.ndarray, row_taps: np.ndarray,
                      bias: np.ndarray | None, func_name: str, *, force: bool = False,
                      row_multiple: int = cost_model.ROW_MULTIPLE, layout: str = "nchw",
-                     matmul_attrs: str = "", precision: str = "fp32") -> LoweredConv:
+                     matmul_attrs: str = "", precision: str = "fp32",
+                     pixel_gemm_attrs: Callable[[int, int, int], str] | None = None) -> LoweredConv:
     """Lower a conv given in the passes' compact form (``pconv.packed_conv2d``: weights
     ``[blocks, G, R]`` and per-block row tables), keeping their blocks and row order."""
     plan = plan_from_packed(spec, weights, row_channels, row_taps, row_multiple)
     chunking = (cost_model.CHUNK_BYTES, cost_model.MAX_CHUNKS, cost_model.CHUNK_ABOVE_BYTES)
-    return _lower(plan, bias, func_name, "auto", force, chunking, layout, matmul_attrs, precision)
+    return _lower(plan, bias, func_name, "auto", force, chunking, layout, matmul_attrs, precision, pixel_gemm_attrs)
 
 
 def pattern_refusal(plan: PatternPlan, geometry: RowGeometry) -> str | None:
@@ -86,7 +92,7 @@ def pattern_refusal(plan: PatternPlan, geometry: RowGeometry) -> str | None:
 
 
 def _lower(plan: PatternPlan, bias, func_name: str, formulation: str, force: bool, chunking,
-           layout: str, matmul_attrs: str, precision: str = "fp32") -> LoweredConv:
+           layout: str, matmul_attrs: str, precision: str = "fp32", pixel_gemm_attrs=None) -> LoweredConv:
     if formulation not in ("auto", "rows", "gather"):
         raise ValueError(f"unknown formulation {formulation!r} (auto, rows, gather)")
     if layout not in LAYOUTS:
@@ -103,7 +109,7 @@ def _lower(plan: PatternPlan, bias, func_name: str, formulation: str, force: boo
         chunks = cost_model.chunk_plan(plan.nb, plan.R, s.N, s.OH, geometry.row_width, *chunking)
     else:
         chunks = [(0, plan.nb, 0, s.OH)]
-    return _Emitter(plan, geometry, bias, func_name, chunks, layout, matmul_attrs, precision).emit()
+    return _Emitter(plan, geometry, bias, func_name, chunks, layout, matmul_attrs, precision, pixel_gemm_attrs).emit()
 
 
 def _t(shape, elt: str = "f32") -> str:
@@ -114,7 +120,7 @@ class _Emitter:
     """Assembles one lowered conv's private function from the skeletons."""
 
     def __init__(self, plan: PatternPlan, geometry: RowGeometry, bias, func_name: str, chunks, layout: str,
-                 matmul_attrs: str, precision: str = "fp32"):
+                 matmul_attrs: str, precision: str = "fp32", pixel_gemm_attrs=None):
         self.plan, self.geo, self.name, self.chunks = plan, geometry, func_name, chunks
         self.matmul_attrs = (matmul_attrs + " ") if matmul_attrs else ""
         s = plan.spec
@@ -130,13 +136,23 @@ class _Emitter:
         # not the identity (blocks padded inside conv groups) takes the NCHW epilogue + a transpose.
         self.layout = layout
         self.nhwc_epilogue = layout == "nhwc" and self.identity_order
+        # An unpadded 1x1 block conv channels-last gathers each pixel's kept channels and writes
+        # NHWC: no transpose of its input, which IREE fuses into the producer's store (MobileNet-V2's
+        # depthwise convs ran 2.3x slower writing NCHW for the block convs after them).
+        self.pixel_major = (pixel_gemm_attrs is not None and self.nhwc_epilogue and (s.KH, s.KW) == (1, 1)
+                            and not any(s.padding) and s.groups == 1)
+        if self.pixel_major:
+            attrs = pixel_gemm_attrs(s.N * s.OH * s.OW, plan.G, plan.R)
+            self.matmul_attrs = (attrs + " ") if attrs else ""
         self.precision = precision
         # Element types: packed weights, gathered rows, GEMM accumulator.
         self.w_elt = "f32" if precision == "fp32" else "f16"
         self.row_elt = self.acc_elt = "f16" if precision == "fp16" else "f32"
         weights = p.weights if precision == "fp32" else p.weights.astype(np.float16)
         self.args: list[tuple[str, np.ndarray]] = [("%wp", weights), ("%tc", p.channels)]
-        if geometry.flat:
+        if self.pixel_major:  # [blocks, R, G]: the GEMM's right operand
+            self.args[0] = ("%wpt", np.ascontiguousarray(weights.transpose(0, 2, 1)))
+        elif geometry.flat:
             self.args.append(("%toff", geometry.offsets(s, p.taps)))
             if geometry.kind == "masked-rows":
                 self.args.append(("%tkx", np.ascontiguousarray(p.taps % s.KW, np.int32)))
@@ -167,6 +183,8 @@ class _Emitter:
         if self.acc_elt == "f16":
             L.append("  %zeroh = arith.constant 0.0 : f16")
         source, source_t = "%x", s.in_type
+        if self.pixel_major:
+            return source, _t((s.N, s.H, s.W, s.C))
         if self.layout == "nhwc":
             L += [f"  %xe = tensor.empty() : {s.in_type}",
                   f"  %xn = linalg.transpose ins(%x : {_t((s.N, s.H, s.W, s.C))}) outs(%xe : {s.in_type}) "
@@ -217,8 +235,32 @@ class _Emitter:
         s, g = self.spec, self.geo
         return _t((s.N, s.C, g.padded_h * g.padded_w))
 
+    def _chunk_pixels(self, i: int, b0: int, b1: int, r0: int, r1: int, x_t: str) -> None:
+        """Chunk ``i`` of a pixel-gather 1x1 conv: output rows ``r0:r1`` of blocks ``b0:b1``."""
+        s, nbc, rc = self.spec, b1 - b0, r1 - r0
+        pixels = s.N * rc * s.OW
+        self.lines.append(render(
+            "gather_pixels", i=i, b0=b0, r0=r0, nbc=nbc, rows=self.R, g=self.G, n=s.N, rc=rc, ow=s.OW,
+            stride_h=s.stride[0], stride_w=s.stride[1], x_type=x_t, tab_type=self.types["%tc"],
+            ctab_type=_t((nbc, self.R), "i32"), gather_type=_t((nbc, s.N, rc, s.OW, self.R), self.row_elt),
+            crows_type=_t((nbc, pixels, self.R), self.row_elt), wp_type=self.types["%wpt"],
+            cwp_type=_t((nbc, self.R, self.G), self.w_elt), cmm_type=_t((nbc, pixels, self.G), self.acc_elt),
+            matmul_attrs=self.matmul_attrs, cm5_type=_t((nbc, s.N, rc, s.OW, self.G), self.acc_elt),
+            bias_type=self.types["%bias"], cb_type=_t((nbc, self.G)), co_type=_t((s.N, rc, s.OW, nbc, self.G)),
+            coc_type=_t((s.N, rc, s.OW, nbc * self.G)), **self._row_values(), **self._acc_values()).rstrip("\n"))
+        self._insert_nhwc(i, b0, nbc, r0, rc)
+
+    def _insert_nhwc(self, i: int, b0: int, nbc: int, r0: int, rc: int) -> None:
+        s = self.spec
+        coc_t = _t((s.N, rc, s.OW, nbc * self.G))
+        self.lines.append(f"  %full{i + 1} = tensor.insert_slice %coc{i} into %full{i}[0, {r0}, 0, {b0 * self.G}] "
+                          f"[{s.N}, {rc}, {s.OW}, {nbc * self.G}] [1, 1, 1, 1] : {coc_t} into {self._full_type()}")
+
     def _chunk(self, i: int, b0: int, b1: int, r0: int, r1: int, xp: str, xp_t: str) -> None:
         s, g, nbc = self.spec, self.geo, b1 - b0
+        if self.pixel_major:
+            self._chunk_pixels(i, b0, b1, r0, r1, xp_t)
+            return
         gather_t, collapse = self._gather(i, b0, b1, r0, r1, xp, xp_t)
         pixels = s.N * (r1 - r0) * g.row_width
         cmm_t = _t((nbc, self.G, pixels), self.acc_elt)
@@ -238,8 +280,7 @@ class _Emitter:
                 cmm_type=cmm_t, cm5_type=_t((nbc, self.G, s.N, rc, g.row_width), self.acc_elt),
                 cms_type=_t((nbc, self.G, s.N, rc, s.OW), self.acc_elt), bias_type=self.types["%bias"], cb_type=cb_t,
                 co_type=co_t, coc_type=coc_t, **acc).rstrip("\n"))
-            self.lines.append(f"  %full{i + 1} = tensor.insert_slice %coc{i} into %full{i}[0, {r0}, 0, {b0 * self.G}] "
-                              f"[{s.N}, {rc}, {s.OW}, {nbc * self.G}] [1, 1, 1, 1] : {coc_t} into {self._full_type()}")
+            self._insert_nhwc(i, b0, nbc, r0, rc)
             return
         mm = f"%cmm{i}"
         if self.has_bias:
@@ -318,7 +359,7 @@ class _Emitter:
         sig = ", ".join([f"%x: {in_t}"] + [f"{n}: {self.types[n]}" for n, _ in self.args])
         self.lines.append(f"func.func private @{self.name}({sig}) -> {self._out_type()} {{")
         xp, xp_t = self._prologue()
-        if g.flat:
+        if g.flat and not self.pixel_major:
             self.lines.append(f"  %xf = tensor.collapse_shape {xp} [[0], [1], [2, 3]] : {xp_t} into {self._xf_type()}")
         self.lines.append(f"  %full0 = tensor.empty() : {self._full_type()}")
         for i, (b0, b1, r0, r1) in enumerate(self.chunks):
@@ -337,7 +378,12 @@ class _Emitter:
         self.lines += [f"  return {result} : {self._out_type()}", "}"]
         return LoweredConv(self.name, s, "\n".join(self.lines) + "\n", [a for _, a in self.args],
                            [self.types[n] for n, _ in self.args], self._stats(),
-                           g.kind if g.kind != "padded-rows" else "rows", self.layout)
+                           self._formulation(), self.layout)
+
+    def _formulation(self) -> str:
+        if self.pixel_major:
+            return "pixel gather"
+        return self.geo.kind if self.geo.kind != "padded-rows" else "rows"
 
     def _stats(self) -> dict:
         plan, s, g = self.plan, self.spec, self.geo

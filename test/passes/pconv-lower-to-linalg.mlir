@@ -70,16 +70,63 @@ func.func @plain(%a: f32) -> f32 {
 
 // A packed 1x1 block conv: each block gathers its kept input-channel planes (rows over the
 // input width, no padding and no mask), then one batched GEMM over the blocks; the cost model
-// takes it without force (4x fewer MACs, the gathers read the input once).
+// takes it without force (4x fewer MACs, the gathers read a quarter of the input).
 // CHECK-LABEL: func.func @block_conv
+// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "blocks (rows, G=2, 2 blocks x 16 channels, 4.00x fewer MACs)", pconv.storage = {{.*}}}
+// CHECK: func.func private @pconv_conv_1
+// CHECK-NOT: tensor.pad
+// CHECK: tensor.collapse_shape {{.*}} into tensor<1x64x16xf32>
+// CHECK: linalg.batch_matmul {pconv.tiles = {{.*}}} {{.*}} -> tensor<2x2x16xf32>
+// COST-LABEL: func.func @block_conv
+// COST: pconv.lowering = "blocks (rows, G=2
+func.func @block_conv(%x: tensor<1x64x4x4xf32>) -> tensor<1x4x4x4xf32> {
+  %pw = arith.constant dense<[[[-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0], [-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0]], [[3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0], [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]]]> : tensor<2x2x16xf32>
+  %b = arith.constant dense<[0.5, -0.5, 1.0, 2.0]> : tensor<4xf32>
+  %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, block_size = 2 : i64, kernel_size = array<i64: 1, 1>, row_channels = dense<[[0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60], [1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61]]> : tensor<2x16xi32>, row_taps = dense<0> : tensor<2x16xi32>} : (tensor<1x64x4x4xf32>, tensor<2x2x16xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  return %y : tensor<1x4x4x4xf32>
+}
+
+// -----
+
+// The same block conv between the transposes pconv-convert-to-nhwc leaves: it reads and writes
+// channels-last itself. Each pixel's kept channels are gathered pixel-major, the batched GEMM is
+// [blocks, pixels, rows] . [blocks, rows, G] with the dense 1x1 conv's tiles per block, and the
+// bias add writes NHWC; no transpose is left.
+// CHECK-LABEL: func.func @block_conv_nhwc
+// CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "blocks (pixel gather, G=2, 2 blocks x 16 channels, 4.00x fewer MACs), NHWC"
+// CHECK-NOT: linalg.transpose
+// CHECK: func.func private @pconv_conv_1(%arg0: tensor<1x4x4x64xf32>
+// CHECK: tensor.extract %arg0[{{.*}}] : tensor<1x4x4x64xf32>
+// CHECK: linalg.batch_matmul {pconv.tiles = "distribution = [1, 16, 2, 0], vector_common_parallel = [1, 8, 2, 0], vector_reduction = [0, 0, 0, 16]"} {{.*}} -> tensor<2x16x2xf32>
+// CHECK-NOT: linalg.transpose
+// CHECK: return {{.*}} : tensor<1x4x4x4xf32>
+func.func @block_conv_nhwc(%x: tensor<1x4x4x64xf32>) -> tensor<1x4x4x4xf32> {
+  %pw = arith.constant dense<[[[-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0], [-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0]], [[3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0], [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, -4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]]]> : tensor<2x2x16xf32>
+  %b = arith.constant dense<[0.5, -0.5, 1.0, 2.0]> : tensor<4xf32>
+  %xe = tensor.empty() : tensor<1x64x4x4xf32>
+  %xn = linalg.transpose ins(%x : tensor<1x4x4x64xf32>) outs(%xe : tensor<1x64x4x4xf32>) permutation = [0, 3, 1, 2]
+  %y = "pconv.packed_conv2d"(%xn, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, block_size = 2 : i64, kernel_size = array<i64: 1, 1>, row_channels = dense<[[0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60], [1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61]]> : tensor<2x16xi32>, row_taps = dense<0> : tensor<2x16xi32>} : (tensor<1x64x4x4xf32>, tensor<2x2x16xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>
+  %ye = tensor.empty() : tensor<1x4x4x4xf32>
+  %yt = linalg.transpose ins(%y : tensor<1x4x4x4xf32>) outs(%ye : tensor<1x4x4x4xf32>) permutation = [0, 2, 3, 1]
+  return %yt : tensor<1x4x4x4xf32>
+}
+
+// -----
+
+// Must not fire without force: each block keeps 4 of 16 channels, packed as 8 rows, so the block
+// GEMM would reduce over 8; the cost model keeps the conv a dense one and says why.
+// COST-LABEL: func.func @block_conv_short_rows
+// COST: pconv.lowering = "dense (each block keeps only 8 input channels (< 16)
+// COST: linalg.conv_2d_nchw_fchw
+// COST-NOT: linalg.batch_matmul
+// With force it is lowered as blocks all the same:
+// CHECK-LABEL: func.func @block_conv_short_rows
 // CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "blocks (rows, G=2, 2 blocks x 8 channels, 2.00x fewer MACs)", pconv.storage = {{.*}}}
 // CHECK: func.func private @pconv_conv_1
 // CHECK-NOT: tensor.pad
 // CHECK: tensor.collapse_shape {{.*}} into tensor<1x16x16xf32>
 // CHECK: linalg.batch_matmul {pconv.tiles = {{.*}}} {{.*}} -> tensor<2x2x16xf32>
-// COST-LABEL: func.func @block_conv
-// COST: pconv.lowering = "blocks (rows, G=2
-func.func @block_conv(%x: tensor<1x16x4x4xf32>) -> tensor<1x4x4x4xf32> {
+func.func @block_conv_short_rows(%x: tensor<1x16x4x4xf32>) -> tensor<1x4x4x4xf32> {
   %pw = arith.constant dense<[[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], [[-1.0, -2.0, -3.0, -4.0], [-5.0, -6.0, -7.0, -8.0]]]> : tensor<2x2x4xf32>
   %b = arith.constant dense<[0.5, -0.5, 1.0, 2.0]> : tensor<4xf32>
   %y = "pconv.packed_conv2d"(%x, %pw, %b) {strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, groups = 1 : i64, block_size = 2 : i64, kernel_size = array<i64: 1, 1>, row_channels = dense<[[0, 3, 5, 9], [1, 2, 12, 15]]> : tensor<2x4xi32>, row_taps = dense<0> : tensor<2x4xi32>} : (tensor<1x16x4x4xf32>, tensor<2x2x4xf32>, tensor<4xf32>) -> tensor<1x4x4x4xf32>

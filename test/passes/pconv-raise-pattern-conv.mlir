@@ -177,17 +177,32 @@ func.func @nonzero_pad(%x: tensor<1x2x8x8xf32>) -> tensor<1x2x8x8xf32> {
 
 // -----
 
-// A 1x1 conv whose filters, in blocks of 2, keep the same input channels (5 filters: the last
-// block is partial), stride 2 as a ResNet downsample: raised to pconv.block_conv2d, G read off
-// the weights.
+// A 1x1 conv whose filters, in blocks of 2, keep the same 16 of 32 input channels (5 filters:
+// the last block is partial), stride 2 as a ResNet downsample: raised to pconv.block_conv2d, G
+// read off the weights.
 // CHECK-LABEL: func.func @pointwise_blocks
-// CHECK: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<5x16x1x1xf32>
+// CHECK: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<5x32x1x1xf32>
 // CHECK: "pconv.block_conv2d"(%arg0, %[[W]], %arg1)
 // CHECK-SAME: block_size = 2 : i64
 // CHECK-SAME: padding = array<i64: 0, 0, 0, 0>, strides = array<i64: 2, 2>
 // CHECK-SAME: -> tensor<1x5x4x4xf32>
 // CHECK-NOT: linalg.conv_2d_nchw_fchw
-func.func @pointwise_blocks(%x: tensor<1x16x8x8xf32>, %b: tensor<5xf32>) -> tensor<1x5x4x4xf32> {
+func.func @pointwise_blocks(%x: tensor<1x32x8x8xf32>, %b: tensor<5xf32>) -> tensor<1x5x4x4xf32> {
+  %w = arith.constant dense<[[[[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]]], [[[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]]], [[[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]], [[0.0]], [[6.0]], [[0.0]], [[4.0]], [[0.0]], [[2.0]], [[0.0]], [[8.0]]], [[[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]], [[0.0]], [[3.0]], [[0.0]], [[1.0]], [[0.0]], [[7.0]], [[0.0]], [[5.0]]], [[[5.0]], [[8.0]], [[3.0]], [[6.0]], [[1.0]], [[4.0]], [[7.0]], [[2.0]], [[5.0]], [[8.0]], [[3.0]], [[6.0]], [[1.0]], [[4.0]], [[7.0]], [[2.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]]]> : tensor<5x32x1x1xf32>
+  %e = tensor.empty() : tensor<1x5x4x4xf32>
+  %init = linalg.broadcast ins(%b : tensor<5xf32>) outs(%e : tensor<1x5x4x4xf32>) dimensions = [0, 2, 3]
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x32x8x8xf32>, tensor<5x32x1x1xf32>) outs(%init : tensor<1x5x4x4xf32>) -> tensor<1x5x4x4xf32>
+  return %y : tensor<1x5x4x4xf32>
+}
+
+// -----
+
+// Must not fire: the same structure with 3 of 16 channels kept per block; block GEMMs that short
+// run below the dense matmul's rate (cost_model.MIN_ROWS_1X1), so the conv stays dense.
+// CHECK-LABEL: func.func @pointwise_blocks_short_rows
+// CHECK-NOT: pconv.
+// CHECK: linalg.conv_2d_nchw_fchw
+func.func @pointwise_blocks_short_rows(%x: tensor<1x16x8x8xf32>, %b: tensor<5xf32>) -> tensor<1x5x4x4xf32> {
   %w = arith.constant dense<[[[[7.0]], [[0.0]], [[6.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[3.0]], [[0.0]], [[3.0]], [[0.0]], [[0.0]], [[1.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[1.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[1.0]], [[0.0]], [[0.0]], [[2.0]], [[0.0]], [[0.0]], [[7.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[6.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[8.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[5.0]], [[0.0]], [[0.0]], [[0.0]]], [[[0.0]], [[0.0]], [[0.0]], [[8.0]], [[6.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]], [[0.0]]]]> : tensor<5x16x1x1xf32>
   %e = tensor.empty() : tensor<1x5x4x4xf32>
   %init = linalg.broadcast ins(%b : tensor<5xf32>) outs(%e : tensor<1x5x4x4xf32>) dimensions = [0, 2, 3]

@@ -396,17 +396,17 @@ def _bottleneck(c: int, mid: int, out: int, stride: int, bias: bool, g: int, see
     return Case("bottleneck", 1, 8, 8, convs, seed=seed)
 
 
-# 1x1 block convs the cost model takes (a partial last block, stride 2, no bias), one whose
-# zeros are scattered (stays dense), and two residual bottlenecks (stride-2 block-conv
-# shortcut with bias; identity shortcut without).
+# 1x1 block convs the cost model takes (a partial last block, stride 2, no bias; each block keeps
+# 16 input channels, the fewest it takes), one whose zeros are scattered (stays dense), and two
+# residual bottlenecks (stride-2 block-conv shortcut with bias; identity shortcut without).
 BLOCK_CASES = [
-    Case("blocks", 1, 8, 8, [ConvSpec(32, 64, kernel=1, padding=0, prune="blocks", block_size=32, keep=0.25)],
+    Case("blocks", 1, 8, 8, [ConvSpec(64, 64, kernel=1, padding=0, prune="blocks", block_size=32, keep=0.25)],
          seed=11),
-    Case("blocks", 2, 7, 9, [ConvSpec(24, 20, kernel=1, stride=2, padding=0, prune="blocks", block_size=8,
+    Case("blocks", 2, 7, 9, [ConvSpec(64, 20, kernel=1, stride=2, padding=0, prune="blocks", block_size=8,
                                       keep=0.25, bias=False)], seed=12),
     Case("blocks", 1, 6, 6, [ConvSpec(16, 16, kernel=1, padding=0, prune="scattered", keep=0.5)], seed=13),
-    _bottleneck(32, 16, 48, 2, True, 8, seed=14),
-    _bottleneck(32, 16, 32, 1, False, 8, seed=15),
+    _bottleneck(64, 32, 96, 2, True, 16, seed=14),
+    _bottleneck(64, 32, 64, 1, False, 16, seed=15),
 ]
 
 
@@ -421,8 +421,9 @@ def test_blocks_and_bottlenecks_match_torch(pipeline):
     assert sum(line.startswith("blocks") for line in lowering) >= 5, lowering
     if pipeline == "compile":
         report = [r.lowering for r in results]
-        assert report[0][0].startswith("blocks (rows, G=32"), report
-        assert report[1][0].startswith("blocks (gather, G=8"), report  # stride 2, partial block
+        # channels-last on the CPU: each pixel's kept channels are gathered
+        assert report[0][0].startswith("blocks (pixel gather, G=32"), report
+        assert report[1][0].startswith("blocks (pixel gather, G=8"), report  # stride 2, partial block
         assert report[2][0].startswith("dense (1x1: zeros are scattered"), report
         # reduce, expand and the stride-2 shortcut are 1x1 blocks (the small 3x3 may stay dense by cost)
         assert [report[3][i].split(" ")[0] for i in (0, 2, 3)] == ["blocks"] * 3, report

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from pconv_mlir.lowering import ConvSpec, PatternConvRefused, cost_model, emit_dense_conv, emit_pattern_conv
-from pconv_mlir.numerics import TOLERANCE, rel_err
+from pconv_mlir.numerics import FP16_TOLERANCE, TOLERANCE, rel_err
 from pconv_mlir.testing.harness import compile_text, conv_ref, run_vmfb, wrap_module
 from pconv_mlir.testing.sparse_gen import random_pattern_weight
 
 
-def _check(spec, w, bias, G, layout="nchw", **kw):
+def _check(spec, w, bias, G, layout="nchw", tolerance=TOLERANCE, **kw):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((spec.N, spec.C, spec.H, spec.W)).astype(np.float32)
     low = emit_pattern_conv(spec, w, bias, G, "pconv", force=True, layout=layout, **kw)
@@ -24,7 +24,7 @@ def _check(spec, w, bias, G, layout="nchw", **kw):
     y = run_vmfb(compile_text(wrap_module(low)), x)
     assert y.shape == ref.shape
     err = rel_err(y, ref)
-    assert err <= TOLERANCE, (low.formulation, err)
+    assert err <= tolerance, (low.formulation, err)
     return low
 
 
@@ -233,6 +233,51 @@ def test_block_conv_1x1_matches_torch(name, kw, G, keep, layout):
     low = _check(spec, w, bias, G, layout=layout)
     assert low.formulation == ("gather" if spec.stride != (1, 1) else "rows"), low.formulation
     assert low.stats["blocks"] == -(-spec.K // G)
+
+
+PIXEL_GATHER_CASES = [
+    # id, spec kwargs (1x1), G, keep, extra emitter kwargs
+    ("s1_partial_block_N2", dict(N=2, C=32, H=5, W=7, K=20, padding=0), 8, 0.5, {}),
+    ("s2_downsample", dict(N=1, C=24, H=9, W=8, K=16, stride=2, padding=0), 4, 0.25, {}),
+    ("chunked", dict(N=1, C=16, H=12, W=8, K=32, padding=0), 8, 0.5, dict(chunk_bytes=2048, chunk_above_bytes=0)),
+    ("fp16_storage", dict(N=1, C=16, H=6, W=6, K=16, padding=0), 8, 0.5,
+     dict(precision="fp16-storage", tolerance=FP16_TOLERANCE)),
+    ("fp16", dict(N=1, C=16, H=6, W=6, K=16, padding=0), 8, 0.5, dict(precision="fp16", tolerance=FP16_TOLERANCE)),
+]
+
+
+@pytest.mark.parametrize("name,kw,G,keep,extra", PIXEL_GATHER_CASES, ids=[c[0] for c in PIXEL_GATHER_CASES])
+def test_pixel_gather_block_conv_matches_torch(name, kw, G, keep, extra):
+    """A 1x1 block conv channels-last gathers each pixel's kept channels from the NHWC input
+    (no transpose) and writes NHWC, the GEMM carrying the attributes it was given."""
+    spec = ConvSpec(**kw, KH=1, KW=1)
+    w = _block_weight(spec.K, spec.C, G, keep, seed=len(name))
+    bias = np.linspace(-1, 1, spec.K).astype(np.float32)
+    seen = []
+
+    def attrs(pixels, g, rows):
+        seen.append((pixels, g, rows))
+        return f'{{pconv.tiles = "{cost_model.pixel_gather_tiles(pixels, g, rows)}"}}'
+
+    low = _check(spec, w, bias, G, layout="nhwc", pixel_gemm_attrs=attrs, **extra)
+    assert low.formulation == "pixel gather", low.formulation
+    assert "linalg.transpose" not in low.mlir and "pconv.tiles" in low.mlir
+    assert seen == [(spec.N * spec.OH * spec.OW, G, low.stats["rows_per_block"])]
+    if "chunk_bytes" in extra:
+        assert low.stats["pixel_chunks"] > 1
+
+
+def test_pixel_gather_needs_an_unpadded_1x1_conv_channels_last():
+    """Must not fire: NCHW, or a padded 1x1 conv, keeps the rows form."""
+    attrs = lambda *dims: ""  # noqa: E731
+    padded = ConvSpec(N=1, C=8, H=4, W=4, K=8, padding=1, KH=1, KW=1)
+    low = emit_pattern_conv(padded, _block_weight(8, 8, 2, 0.5, 3), None, 2, "f", force=True, layout="nhwc",
+                            pixel_gemm_attrs=attrs)
+    assert low.formulation == "rows"
+    plain = ConvSpec(N=1, C=16, H=4, W=4, K=8, padding=0, KH=1, KW=1)
+    low = emit_pattern_conv(plain, _block_weight(8, 16, 4, 0.5, 4), None, 4, "f", force=True, layout="nchw",
+                            pixel_gemm_attrs=attrs)
+    assert low.formulation == "rows"
 
 
 def test_block_conv_refusals():

@@ -66,8 +66,8 @@ def test_prune_1x1_blocks_flags(tmp_path, capsys):
     blocks = [layer for layer in meta.layers if layer.kind == "connectivity"]
     assert len(blocks) == 6 and {(l.keep, l.group_size) for l in blocks} == {(0.25, 4)}
     assert meta.config["keep_1x1"] == 0.25 and meta.config["group_size_1x1"] == 4
-    # the two 3x3 and the two widest 1x1 (blocks pay) | the stem and four 1x1 with too few channels per block
-    assert (meta.info["pattern_convs"], meta.info["dense_convs"]) == (4, 5)
+    # the two 3x3 | the stem and the six 1x1, whose blocks keep < 16 input channels at this width
+    assert (meta.info["pattern_convs"], meta.info["dense_convs"]) == (2, 7)
     stem = model.get_submodule("stem.0")  # 1 input channel: left dense by default
     assert "stem.0" not in [layer.name for layer in meta.layers] and stem.weight.count_nonzero() == stem.weight.numel()
 
