@@ -86,16 +86,19 @@ def candidate_mlir(layer: Layer, cand: Candidate, own_dense_convs: bool) -> tupl
     from pconv_mlir.dialects.pconv import load_pconv_dialect
     from pconv_mlir.mlir.ir import ir
     from pconv_mlir.mlir.pipeline import build_pass_manager
-    from pconv_mlir.passes.lower_to_linalg import TILES_ATTR
+    from pconv_mlir.passes.lower_to_linalg import TILES_ATTR, pixel_gather_attrs
     from pconv_mlir.testing.harness import wrap_module
 
     if cand.lowering == DENSE:
         low = emit_dense_conv(layer.spec, layer.dense_weight(), layer.bias, "conv", layout=layer.layout)
     else:
         tiles = cost_model.cpu_gemm_tiles(layer.group_size) if cand.tiles is None else cand.tiles
+        # The cost model's tiles: what the compile emits (a channels-last 1x1 conv's pixel gather);
+        # tile variants are of the rows form's GEMM.
         low = emit_packed_conv(layer.spec, layer.weight, layer.row_channels, layer.row_taps, layer.bias, "conv",
                                force=True, layout=layer.layout,
-                               matmul_attrs=f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else "")
+                               matmul_attrs=f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else "",
+                               pixel_gemm_attrs=pixel_gather_attrs if cand.tiles is None else None)
     with ir.Context() as ctx:
         load_pconv_dialect(ctx)
         module = ir.Module.parse(wrap_module(low))

@@ -169,3 +169,25 @@ def test_phone_without_device_is_one_clear_line(two_layers, tmp_path, monkeypatc
     with pytest.raises(PconvRuntimeError, match="adb not found"):
         pconv_mlir.tune(two_layers["mlir"], target="arm64-android", device="adb", progress=False)
     assert np.isfinite(two_layers["ref"]).all()
+
+
+def test_pattern_candidate_is_what_the_compile_emits_for_channels_last_1x1_blocks():
+    """The tuner's "pattern" candidate of a channels-last 1x1 block conv is the pixel gather the
+    untuned compile emits; the tile variants are of the rows form's GEMM."""
+    from pconv_mlir.lowering import ConvSpec, cost_model
+    from pconv_mlir.lowering.plan import plan_from_weights
+    from pconv_mlir.tuning.layer import PATTERN, Layer
+    from pconv_mlir.tuning.measure import Candidate, candidate_mlir, gemm_tiles
+
+    spec = ConvSpec(N=1, C=64, H=8, W=8, K=32, padding=0, KH=1, KW=1)
+    w = np.zeros((32, 64, 1, 1), np.float32)
+    rng = np.random.default_rng(0)
+    for s in range(0, 32, 16):
+        w[s:s + 16, rng.choice(64, 16, replace=False)] = 1.0
+    packed = plan_from_weights(spec, w, 16, cost_model.ROW_MULTIPLE).packed
+    layer = Layer(0, spec, packed.weights, packed.channels, packed.taps, np.zeros(32, np.float32), 16, "nhwc", w)
+    text, in_type = candidate_mlir(layer, Candidate(PATTERN, PATTERN), own_dense_convs=False)
+    assert in_type == "tensor<1x8x8x64xf32>" and cost_model.pixel_gather_tiles(64, 16, 16) in text
+    variant = gemm_tiles(16, 32, (1, 8, 16, 0))
+    text, _ = candidate_mlir(layer, Candidate("pattern tiles d32", PATTERN, variant), own_dense_convs=False)
+    assert variant in text and cost_model.pixel_gather_tiles(64, 16, 16) not in text
