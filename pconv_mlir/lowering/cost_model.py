@@ -128,14 +128,23 @@ def pointwise_tiles(pixels: int, filters: int, channels: int, always: bool = Fal
             f"vector_reduction = [0, 0, {kr}]")
 
 
+#: Block GEMMs over at most this many pixels put the pixels on the GEMM's rows and the filters on
+#: the vector lanes (``[blocks, pixels, R] . [blocks, R, G]``): with pixels as the vector dim, 4 of
+#: them fill a quarter of a 16-lane FMA (VGG-16 CIFAR's 512@2x2 layers,
+#: ``results/dispatch_profile_vgg16_cifar_llvm-cpu.md``).
+PIXEL_ROWS_MAX_PIXELS = 8
+
+
 def pixel_gather_tiles(pixels: int, g: int, rows: int) -> str:
-    """The lowering config of a pixel-gather 1x1 block GEMM, ``[blocks, pixels, rows] .
-    [blocks, rows, g]``: per block, the dense 1x1 conv's tiles (:func:`pointwise_tiles`)."""
+    """The lowering config of a block GEMM with pixels on its rows, ``[blocks, pixels, rows] .
+    [blocks, rows, g]`` (a pixel-gather 1x1 conv, a small map): per block, the dense 1x1 conv's
+    tiles (:func:`pointwise_tiles`), 32 filters per register tile where G allows."""
     mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
     kr = max(d for d in range(1, 17) if rows % d == 0)
     dn = g if g <= 64 else max([t for t in (16, 32, 48, 64) if g % t == 0] or [64])
     dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
-    return (f"distribution = [1, {dm}, {dn}, 0], vector_common_parallel = [1, {mv}, {min(16, g)}, 0], "
+    nv = 32 if g % 32 == 0 else min(16, g)
+    return (f"distribution = [1, {dm}, {dn}, 0], vector_common_parallel = [1, {mv}, {nv}, 0], "
             f"vector_reduction = [0, 0, 0, {kr}]")
 
 

@@ -141,8 +141,12 @@ class _Emitter:
         # depthwise convs ran 2.3x slower writing NCHW for the block convs after them).
         self.pixel_major = (pixel_gemm_attrs is not None and self.nhwc_epilogue and (s.KH, s.KW) == (1, 1)
                             and not any(s.padding) and s.groups == 1)
-        if self.pixel_major:
-            attrs = pixel_gemm_attrs(s.N * s.OH * s.OW, plan.G, plan.R)
+        # A small map puts its pixels on the GEMM's rows and the filters on the vector lanes.
+        pixels = s.N * s.OH * geometry.row_width
+        self.pixel_rows = (pixel_gemm_attrs is not None and not self.pixel_major
+                           and pixels <= cost_model.PIXEL_ROWS_MAX_PIXELS)
+        if self.pixel_major or self.pixel_rows:
+            attrs = pixel_gemm_attrs(pixels, plan.G, plan.R)
             self.matmul_attrs = (attrs + " ") if attrs else ""
         self.precision = precision
         # Element types: packed weights, gathered rows, GEMM accumulator.
@@ -150,8 +154,10 @@ class _Emitter:
         self.row_elt = self.acc_elt = "f16" if precision == "fp16" else "f32"
         weights = p.weights if precision == "fp32" else p.weights.astype(np.float16)
         self.args: list[tuple[str, np.ndarray]] = [("%wp", weights), ("%tc", p.channels)]
-        if self.pixel_major:  # [blocks, R, G]: the GEMM's right operand
+        if self.pixel_major or self.pixel_rows:  # [blocks, R, G]: the GEMM's right operand
             self.args[0] = ("%wpt", np.ascontiguousarray(weights.transpose(0, 2, 1)))
+        if self.pixel_major:  # the pixel gather reads the NHWC input by channel alone: no offsets
+            pass
         elif geometry.flat:
             self.args.append(("%toff", geometry.offsets(s, p.taps)))
             if geometry.kind == "masked-rows":
@@ -265,10 +271,13 @@ class _Emitter:
         pixels = s.N * (r1 - r0) * g.row_width
         cmm_t = _t((nbc, self.G, pixels), self.acc_elt)
         acc = self._acc_values()
+        gemm = "block_gemm_pixel_rows" if self.pixel_rows else "block_gemm"
         self.lines.append(render(
-            "block_gemm", i=i, b0=b0, nbc=nbc, g=self.G, rows=self.R, wp_type=self.types["%wp"],
-            cwp_type=_t((nbc, self.G, self.R), self.w_elt), gather_type=gather_t, gather_collapse=collapse,
+            gemm, i=i, b0=b0, nbc=nbc, g=self.G, rows=self.R, wp_type=self.types["%wpt" if self.pixel_rows else "%wp"],
+            cwp_type=_t((nbc, self.R, self.G) if self.pixel_rows else (nbc, self.G, self.R), self.w_elt),
+            gather_type=gather_t, gather_collapse=collapse,
             crows_type=_t((nbc, self.R, pixels), self.row_elt), cmm_type=cmm_t, matmul_attrs=self.matmul_attrs,
+            cpm_type=_t((nbc, pixels, self.G), self.acc_elt),
             **acc).rstrip("\n"))
         cb_t = _t((nbc, self.G))
         if self.nhwc_epilogue:

@@ -29,12 +29,15 @@ func.func @packed(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
 // -----
 
 // Without padding the output is narrower than the input: rows over the input width (2 rows of 4
-// pixels for a 2x2 output, extra columns sliced off), no mask.
+// pixels for a 2x2 output, extra columns sliced off), no mask. So few pixels (<= 8) go on the GEMM's
+// rows and the filters on its vector lanes, with (R, G) weights, and the product is transposed back;
+// the larger maps of the other cases keep the pixels on the lanes.
 // CHECK-LABEL: func.func @valid_conv
 // CHECK: call @pconv_conv_1(%arg0, {{.*}} {pconv.lowering = "pattern (rows, G=2)", pconv.storage = {{.*}}}
-// CHECK: func.func private @pconv_conv_1
+// CHECK: func.func private @pconv_conv_1({{.*}}: tensor<1x8x2xf32>
 // CHECK-NOT: tensor<3x
-// CHECK: linalg.batch_matmul {{.*}} -> tensor<1x2x8xf32>
+// CHECK: linalg.batch_matmul indexing_maps = {{.*}} ins({{.*}} : tensor<1x8x8xf32>, tensor<1x8x2xf32>) {{.*}} -> tensor<1x8x2xf32>
+// CHECK: linalg.transpose {{.*}} permutation = [0, 2, 1]
 // CHECK: tensor.extract_slice {{.*}} to tensor<2x1x2x2xf32>
 func.func @valid_conv(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x2x2xf32> {
   %pw = arith.constant dense<[[[1.0, 2.0], [3.0, 4.0]]]> : tensor<1x2x2xf32>
@@ -135,10 +138,11 @@ func.func @block_conv_short_rows(%x: tensor<1x16x4x4xf32>) -> tensor<1x4x4x4xf32
 
 // -----
 
-// A stride-2 1x1 block conv (a ResNet downsample) takes the exact-pixel gather.
+// A stride-2 1x1 block conv (a ResNet downsample) takes the exact-pixel gather; its 4 output pixels
+// go on the GEMM's rows.
 // CHECK-LABEL: func.func @block_conv_strided
 // CHECK: pconv.lowering = "blocks (gather, G=2
-// CHECK: linalg.batch_matmul {{.*}} -> tensor<2x2x4xf32>
+// CHECK: linalg.batch_matmul indexing_maps = {{.*}} -> tensor<2x4x2xf32>
 func.func @block_conv_strided(%x: tensor<1x16x4x4xf32>) -> tensor<1x4x2x2xf32> {
   %pw = arith.constant dense<[[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], [[-1.0, -2.0, -3.0, -4.0], [-5.0, -6.0, -7.0, -8.0]]]> : tensor<2x2x4xf32>
   %b = arith.constant dense<0.0> : tensor<4xf32>
