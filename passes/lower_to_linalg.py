@@ -162,7 +162,7 @@ def nhwc_sandwich(op: ir.Operation) -> tuple[ir.Value | None, ir.Operation | Non
 
 
 def pixel_gather_attrs(pixels: int, g: int, rows: int) -> str:
-    """The tile hint of a pixel-gather 1x1 block GEMM (the emitters' ``pixel_gemm_attrs``)."""
+    """The tile hint of a block GEMM with the pixels on its rows (the emitters' ``pixel_gemm_attrs``)."""
     return f'{{{TILES_ATTR} = "{cost_model.pixel_gather_tiles(pixels, g, rows)}"}}'
 
 
@@ -212,7 +212,8 @@ class _Lowerer:
                 raise PatternConvRefused("tuned: dense measured fastest")
             tiles = tuned[1] if tuned and tuned[1] is not None else cost_model.cpu_gemm_tiles(block_size)
             hints = f'{{{TILES_ATTR} = "{tiles}"}}' if tiles else ""
-            # Channels-last 1x1 blocks take the pixel gather, unless tuning chose tiles of the rows form.
+            # Channels-last 1x1 blocks take the pixel gather, small maps the transposed GEMM, unless
+            # tuning chose tiles of the rows form.
             pixel_hints = None if tuned and tuned[1] is not None else pixel_gather_attrs
             if isinstance(conv, PackedConv2dOp):
                 lowered = emit_packed_conv(spec, weight, conv.channel_table, conv.tap_table, bias, name,

@@ -138,12 +138,13 @@ PIXEL_ROWS_MAX_PIXELS = 8
 def pixel_gather_tiles(pixels: int, g: int, rows: int) -> str:
     """The lowering config of a block GEMM with pixels on its rows, ``[blocks, pixels, rows] .
     [blocks, rows, g]`` (a pixel-gather 1x1 conv, a small map): per block, the dense 1x1 conv's
-    tiles (:func:`pointwise_tiles`), 32 filters per register tile where G allows."""
+    tiles (:func:`pointwise_tiles`); register tiles of fewer than 8 pixels are 32 filters wide
+    where G allows, to keep enough accumulators busy."""
     mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
     kr = max(d for d in range(1, 17) if rows % d == 0)
     dn = g if g <= 64 else max([t for t in (16, 32, 48, 64) if g % t == 0] or [64])
     dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
-    nv = 32 if g % 32 == 0 else min(16, g)
+    nv = 32 if g % 32 == 0 and mv < 8 else min(16, g)
     return (f"distribution = [1, {dm}, {dn}, 0], vector_common_parallel = [1, {mv}, {nv}, 0], "
             f"vector_reduction = [0, 0, 0, {kr}]")
 

@@ -57,10 +57,11 @@ def emit_pattern_conv(spec: ConvSpec, weight: np.ndarray, bias: np.ndarray | Non
     :func:`.cost_model.chunk_plan` (None: never chunk). ``layout``: "nchw" or "nhwc", the
     layout of the function's input and result. ``matmul_attrs``: an attribute dictionary
     (``{...}``) put on every batched GEMM (tiling hints). ``precision``: one of
-    :data:`PRECISIONS`. ``pixel_gemm_attrs``: when given, an unpadded 1x1 block conv
-    channels-last takes the pixel gather (``templates/gather_pixels.mlir``), its GEMM attributes
-    made by ``pixel_gemm_attrs(pixels, G, R)``. Depthwise convs go to :func:`.depthwise.emit_pattern_depthwise` (NCHW
-    only, fp32).
+    :data:`PRECISIONS`. ``pixel_gemm_attrs``: when given, GEMMs may put the pixels on their rows:
+    an unpadded 1x1 block conv channels-last takes the pixel gather (``templates/gather_pixels.mlir``),
+    a map of at most :data:`.cost_model.PIXEL_ROWS_MAX_PIXELS` pixels the transposed GEMM
+    (``templates/block_gemm_pixel_rows.mlir``); their attributes are ``pixel_gemm_attrs(pixels, G, R)``.
+    Depthwise convs go to :func:`.depthwise.emit_pattern_depthwise` (NCHW only, fp32).
     """
     if spec.groups > 1 and spec.Cg == 1:
         from .depthwise import emit_pattern_depthwise
