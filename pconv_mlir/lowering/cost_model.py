@@ -51,7 +51,7 @@ MIN_LOWERED_REDUCTION_1X1 = 1.5
 #: Each block must keep at least this many input channels: a block GEMM reduces over its kept
 #: rows, and a short reduction leaves the vector units idle. MobileNet-V2's 112x112 16->96 at
 #: keep 0.5 (8 rows) ran at 14% of peak, 1.29 ms vs 0.56 dense
-#: (``results/dispatch_profile_mobilenet_v2_blocks_llvm-cpu.md``).
+#: (``results/dispatch_profile_mobilenet_v2_blocks_llvm-cpu.md`` as of commit bf5101c).
 MIN_ROWS_1X1 = 16
 #: The compact pass's bar for packing a 1x1 block conv (``min-mac-reduction`` = 0).
 MIN_MAC_REDUCTION_1X1 = 1.25
