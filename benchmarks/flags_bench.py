@@ -33,8 +33,7 @@ from pconv_mlir.fileio import atomic_write  # noqa: E402
 from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.peers.bench import INPUTS, build, machine  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
-from pconv_mlir.runtime import bench_vmfb  # noqa: E402
-from pconv_mlir.runtime.timing import realtime_priority  # noqa: E402
+from pconv_mlir.runtime.timing import interleaved_medians, realtime_priority  # noqa: E402
 from pconv_mlir.targets import get_target  # noqa: E402
 
 
@@ -82,12 +81,7 @@ def main() -> int:
                         fh.write(compiled.vmfb)
                 depthwise = bool(depthwise_convs(compiled.report))
                 row["shipped_has_flag"] = args.flag in get_target("llvm-cpu").iree_flags(depthwise=depthwise)
-                times = {(n, t): [] for n in paths for t in (1, 2)}
-                for _ in range(args.rounds):
-                    for t in (1, 2):
-                        for n in paths:
-                            times[(n, t)].append(bench_vmfb(paths[n], x_path, t))
-                row["ms"] = {f"{n}@{t}": float(np.median(v)) for (n, t), v in times.items()}
+                row["ms"] = interleaved_medians(paths, x_path, args.rounds)
                 rows.append(row)
                 print(model, weights, {k: round(v, 2) for k, v in row["ms"].items()}, flush=True)
 

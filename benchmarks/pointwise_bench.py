@@ -34,8 +34,7 @@ from pconv_mlir.lowering.mlir_util import dense_attr  # noqa: E402
 from pconv_mlir.numerics import TOLERANCE, rel_err  # noqa: E402
 from pconv_mlir.peers.bench import machine  # noqa: E402
 from pconv_mlir.provenance import repo_commit  # noqa: E402
-from pconv_mlir.runtime import bench_vmfb  # noqa: E402
-from pconv_mlir.runtime.timing import realtime_priority  # noqa: E402
+from pconv_mlir.runtime.timing import interleaved_medians, realtime_priority  # noqa: E402
 from pconv_mlir.testing.harness import run_vmfb  # noqa: E402
 
 # (model, map size, C, F): the distinct 1x1 shapes of the two models at 224x224 (a stride-2
@@ -140,12 +139,7 @@ def main() -> int:
                 paths[mode] = os.path.join(tmp, f"{mode}.vmfb")
                 with open(paths[mode], "wb") as fh:
                     fh.write(vmfb)
-            times = {(m, t): [] for m in MODES for t in (1, 2)}
-            for _ in range(args.rounds):
-                for t in (1, 2):
-                    for mode in MODES:
-                        times[(mode, t)].append(bench_vmfb(paths[mode], x_path, t))
-            row["ms"] = {f"{m}@{t}": float(np.median(v)) for (m, t), v in times.items()}
+            row["ms"] = interleaved_medians(paths, x_path, args.rounds)
             rows.append(row)
             print(model, h, c, f, row["auto_choice"], {k: round(v, 3) for k, v in row["ms"].items()}, flush=True)
 

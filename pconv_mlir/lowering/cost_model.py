@@ -119,13 +119,21 @@ def pointwise_tiles(pixels: int, filters: int, channels: int, always: bool = Fal
     pixels x 16 filters; workgroups of up to 64 pixels x 64 filters that divide the matmul."""
     if not always and filters % POINTWISE_DATA_TILED_FILTERS == 0 and pixels < POINTWISE_DATA_TILED_BELOW_PIXELS:
         return None
-    mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
-    kr = max(d for d in range(1, 17) if channels % d == 0)
+    dm, dn, mv, kr = _pixel_matmul_tiles(pixels, filters, channels)
     kr = 16 if kr < 4 and channels > 16 else kr
-    dn = filters if filters <= 64 else max([t for t in (16, 32, 48, 64) if filters % t == 0] or [64])
-    dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
     return (f"distribution = [{dm}, {dn}, 0], vector_common_parallel = [{mv}, 16, 0], "
             f"vector_reduction = [0, 0, {kr}]")
+
+
+def _pixel_matmul_tiles(pixels: int, filters: int, reduction: int) -> tuple[int, int, int, int]:
+    """(pixel and filter workgroup tiles, pixel register tile, reduction tile) of a matmul with
+    the pixels on its rows: register tiles of 8 (or 7, 6: no remainder) pixels, workgroups of up
+    to 64 x 64 that divide the matmul, the largest reduction tile up to 16 that divides it."""
+    mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
+    kr = max(d for d in range(1, 17) if reduction % d == 0)
+    dn = filters if filters <= 64 else max([t for t in (16, 32, 48, 64) if filters % t == 0] or [64])
+    dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
+    return dm, dn, mv, kr
 
 
 #: Block GEMMs over at most this many pixels put the pixels on the GEMM's rows and the filters on
@@ -140,10 +148,7 @@ def pixel_gather_tiles(pixels: int, g: int, rows: int) -> str:
     [blocks, rows, g]`` (a pixel-gather 1x1 conv, a small map): per block, the dense 1x1 conv's
     tiles (:func:`pointwise_tiles`); register tiles of fewer than 8 pixels are 32 filters wide
     where G allows, to keep enough accumulators busy."""
-    mv = next((d for d in (8, 7, 6) if pixels % d == 0), min(8, pixels))
-    kr = max(d for d in range(1, 17) if rows % d == 0)
-    dn = g if g <= 64 else max([t for t in (16, 32, 48, 64) if g % t == 0] or [64])
-    dm = max([t for t in range(mv, 65, mv) if pixels % t == 0] or [64])
+    dm, dn, mv, kr = _pixel_matmul_tiles(pixels, g, rows)
     nv = 32 if g % 32 == 0 and mv < 8 else min(16, g)
     return (f"distribution = [1, {dm}, {dn}, 0], vector_common_parallel = [1, {mv}, {nv}, 0], "
             f"vector_reduction = [0, 0, 0, {kr}]")

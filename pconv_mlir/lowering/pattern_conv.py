@@ -157,14 +157,13 @@ class _Emitter:
         self.args: list[tuple[str, np.ndarray]] = [("%wp", weights), ("%tc", p.channels)]
         if self.pixel_major or self.pixel_rows:  # [blocks, R, G]: the GEMM's right operand
             self.args[0] = ("%wpt", np.ascontiguousarray(weights.transpose(0, 2, 1)))
-        if self.pixel_major:  # the pixel gather reads the NHWC input by channel alone: no offsets
-            pass
-        elif geometry.flat:
+        # Where each row lives in the input; the pixel gather reads the NHWC input by channel alone.
+        if geometry.flat and not self.pixel_major:
             self.args.append(("%toff", geometry.offsets(s, p.taps)))
             if geometry.kind == "masked-rows":
                 self.args.append(("%tkx", np.ascontiguousarray(p.taps % s.KW, np.int32)))
                 self.args.append(("%cmask", row_edge_mask(s.OH, s.OW, s.dilation[1], s.padding[1], s.KW)))
-        else:
+        elif not self.pixel_major:
             dy, dx = (p.taps // s.KW) * s.dilation[0], (p.taps % s.KW) * s.dilation[1]
             self.args += [("%tdy", np.ascontiguousarray(dy, np.int32)), ("%tdx", np.ascontiguousarray(dx, np.int32))]
         # The bias epilogue also widens an f16 accumulator back to f32.

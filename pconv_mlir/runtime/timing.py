@@ -142,3 +142,16 @@ def bench_vmfb(vmfb_path: str, x_path: str, threads: int, reps: int = 5, min_tim
             unit = b.get("time_unit", "ms")
             return t * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
     raise RuntimeError(f"no median in {out[:500]}")
+
+
+def interleaved_medians(vmfb_paths: dict[str, str], x_path: str, rounds: int,
+                        threads: Sequence[int] = (1, 2)) -> dict[str, float]:
+    """Median ms (:func:`bench_vmfb`) of each named module at each thread count, keyed
+    ``"{name}@{threads}"``: every round runs every module at every thread count once, so the
+    machine's drifting load falls on all of them alike."""
+    times: dict[tuple[str, int], list[float]] = {(n, t): [] for n in vmfb_paths for t in threads}
+    for _ in range(rounds):
+        for t in threads:
+            for n, path in vmfb_paths.items():
+                times[(n, t)].append(bench_vmfb(path, x_path, t))
+    return {f"{n}@{t}": float(np.median(v)) for (n, t), v in times.items()}
