@@ -51,6 +51,8 @@ TILES_ATTR = "pconv.tiles"
 STORAGE_ATTR = "pconv.storage"
 #: On the call a conv became: the precision its GEMM runs in ("fp32", "fp16-storage", "fp16").
 PRECISION_ATTR = "pconv.precision"
+#: On a conv whose filters or input channels pconv-eliminate-dead-channels cut: how many, and why.
+DEAD_CHANNELS_ATTR = "pconv.dead_channels"
 
 
 class _DenseI64Array(ir.DenseI64ArrayAttr):

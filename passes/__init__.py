@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 PASSES: dict[str, str] = {
+    "pconv-eliminate-dead-channels": "eliminate_dead_channels",
     "pconv-raise-pattern-conv": "raise_pattern_conv",
     "pconv-reorder-kernels": "reorder_kernels",
     "pconv-compact-weights": "compact_weights",

@@ -40,6 +40,7 @@ class ConvReport:
     storage: dict | None = None  # bytes: dense fp32, bare non-zeros, packed weights, index tables
     tuning: dict | None = None  # tuned convs: the choice, predicted and measured ms (pconv_mlir.tuning)
     precision: str = "fp32"  # the conv's GEMM: fp32, fp16-storage or fp16 (dense and depthwise: fp32)
+    dead_channels: list = dataclasses.field(default_factory=list)  # what pconv-eliminate-dead-channels cut
 
 
 @dataclasses.dataclass(repr=False)
@@ -167,10 +168,21 @@ def _collect_lowerings(module: ir.Operation, report: dict) -> None:
     """What the passes recorded: a lowered pconv op's call says how it was lowered (and why)
     and, when packed, its weight storage; a conv never raised keeps its reason and gains the
     form its layout pass chose."""
-    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, LOWERING_ATTR, PRECISION_ATTR, STORAGE_ATTR
+    from pconv_mlir.dialects.pconv import (
+        CONV_INDEX_ATTR,
+        DEAD_CHANNELS_ATTR,
+        LOWERING_ATTR,
+        PRECISION_ATTR,
+        STORAGE_ATTR,
+    )
 
     def visit(op):
         attrs = op.attributes
+        if CONV_INDEX_ATTR in attrs and DEAD_CHANNELS_ATTR in attrs:
+            entry = report[ir.IntegerAttr(attrs[CONV_INDEX_ATTR]).value]
+            dead = ir.StringAttr(attrs[DEAD_CHANNELS_ATTR]).value
+            if dead not in entry.dead_channels:
+                entry.dead_channels.append(dead)
         if CONV_INDEX_ATTR in attrs and LOWERING_ATTR in attrs:
             entry = report[ir.IntegerAttr(attrs[CONV_INDEX_ATTR]).value]
             how = ir.StringAttr(attrs[LOWERING_ATTR]).value

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         shapes = [f"[{', '.join(map(str, dims))}]" for dims in (r.input_shape, r.output_shape)]  # '?': dynamic
         tuned = (f" [predicted {r.tuning['predicted_ms']:.3f} ms, measured {r.tuning['measured_ms']:.3f} ms]"
                  if r.tuning else "")
-        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}, {r.precision}{tuned}")
+        dead = "".join(f"; {d}" for d in r.dead_channels)
+        print(f"conv {r.index}: {r.kind} {shapes[0]} -> {shapes[1]}: {r.lowering}, {r.precision}{tuned}{dead}")
     print(f"wrote {args.output} ({len(compiled.vmfb)} bytes, target {args.target})")
     return 0

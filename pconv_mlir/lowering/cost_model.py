@@ -136,6 +136,12 @@ def _pixel_matmul_tiles(pixels: int, filters: int, reduction: int) -> tuple[int,
     return dm, dn, mv, kr
 
 
+#: pconv-eliminate-dead-channels cuts a conv's dead input channels only when at least this share of
+#: them is dead: a few cut channels save little and leave odd channel counts (959 of 960) that the
+#: vectorized depthwise and GEMM loops pay for with remainders.
+DEAD_CHANNELS_MIN_SHARE = 0.25
+
+
 #: Block GEMMs over at most this many pixels put the pixels on the GEMM's rows and the filters on
 #: the vector lanes (``[blocks, pixels, R] . [blocks, R, G]``): with pixels as the vector dim, 4 of
 #: them fill a quarter of a 16-lane FMA (VGG-16 CIFAR's 512@2x2 layers,

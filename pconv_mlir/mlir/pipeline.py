@@ -67,8 +67,8 @@ def pconv_pipeline(layout: str = "nchw", precision: str = "fp32") -> str:
         raise PipelineError(f"layout must be nchw or nhwc, got '{layout}'")
     if precision not in PRECISIONS:
         raise PipelineError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
-    passes = ["pconv-raise-pattern-conv", "pconv-reorder-kernels", "pconv-compact-weights",
-              "pconv-eliminate-redundant-loads"]
+    passes = ["pconv-eliminate-dead-channels", "pconv-raise-pattern-conv", "pconv-reorder-kernels",
+              "pconv-compact-weights", "pconv-eliminate-redundant-loads"]
     if layout == "nhwc":
         passes.append("pconv-convert-to-nhwc")
     lower = "pconv-lower-to-linalg" if precision == "fp32" else f"pconv-lower-to-linalg{{precision={precision}}}"

@@ -103,7 +103,7 @@ def test_compile_cli_and_report(tmp_path):
     assert conv["lowering"].startswith("pattern")
     storage = conv["storage"]  # two groups of 16 filters, each over its kept (channel, tap) rows
     assert storage["nonzero_bytes"] <= storage["packed_bytes"] < storage["dense_bytes"] == 32 * 32 * 9 * 4
-    assert (tmp_path / "ir" / "01-pconv-raise-pattern-conv.mlir").is_file()
+    assert (tmp_path / "ir" / "02-pconv-raise-pattern-conv.mlir").is_file()
     from pconv_mlir.runtime import load_module
 
     got = load_module(str(tmp_path / "m.vmfb"), device="local-sync").run(x.numpy())

@@ -1,0 +1,50 @@
+"""pconv-eliminate-dead-channels end to end: an inverted residual whose projection reads half of
+its input channels (one block of G filters) computes only that half, and matches PyTorch."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import pconv_mlir
+from pconv_mlir.numerics import TOLERANCE, rel_err
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet-V2's block: 1x1 expansion + BN + ReLU6, depthwise 3x3 + BN + ReLU6, 1x1
+    projection; ``residual``: the block's input is added back (the dead channels stay dead)."""
+
+    def __init__(self, c: int, mid: int, out: int, stride: int, residual: bool, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.expand = nn.Sequential(nn.Conv2d(c, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False),
+                                       nn.BatchNorm2d(mid), nn.ReLU6())
+        self.project = nn.Conv2d(mid, out, 1, bias=not residual)
+        self.residual = residual
+        with torch.no_grad():
+            for bn in (self.expand[1], self.depthwise[1]):
+                bn.running_mean.uniform_(-0.5, 0.5, generator=g)
+                bn.running_var.uniform_(0.5, 2.0, generator=g)
+            dead = torch.randperm(mid, generator=g)[: mid // 2]
+            self.project.weight[:, dead] = 0  # one block of G >= out filters keeps the other half
+
+    def forward(self, x):
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+@pytest.mark.parametrize("target", ["llvm-cpu", "vulkan-lavapipe"])
+def test_dead_channels_are_cut_and_numbers_hold(target):
+    net = nn.Sequential(InvertedResidual(16, 64, 16, 1, True, 0), InvertedResidual(16, 96, 24, 2, False, 1)).eval()
+    x = torch.randn(1, 16, 12, 10, generator=torch.Generator().manual_seed(2))
+    compiled = pconv_mlir.compile(net, [x], target=target)
+    cut = {r.index: r.dead_channels for r in compiled.report if r.dead_channels}
+    # expansion 0 (its filters), projection 2 (its input); expansion 3 (its own input is the residual
+    # sum, whose channels every consumer reads) and projection 5.
+    assert cut == {0: ["32 of its 64 filters fed no weight of the next conv: cut"],
+                   2: ["32 of 64 input channels had no weight: cut, with the ops that made them"],
+                   3: ["48 of its 96 filters fed no weight of the next conv: cut"],
+                   5: ["48 of 96 input channels had no weight: cut, with the ops that made them"]}, cut
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
