@@ -275,6 +275,8 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
                 if flag.startswith("pconv-lower-to-linalg") and before_lowering is not None:
                     before_lowering(module.operation)
                 _run_with_repro(flag, module, ctx, dump_dir, number)
+                if flag == "pconv-eliminate-dead-channels":
+                    _reanalyze_cut_convs(module.operation, report, resources)
                 if dump_dir:
                     _dump(dump_dir, f"{number:02d}-{flag.split('{')[0]}.mlir", str(module))
             _collect_lowerings(module.operation, report)
@@ -286,6 +288,20 @@ def run_pconv_passes(mlir_text: str, dense: bool = False, dump_dir: str | None =
         if dump_dir:
             _dump(dump_dir, "99-cleanup.mlir", text)
         return text, [report[i] for i in sorted(report)]
+
+
+def _reanalyze_cut_convs(module: ir.Operation, report: dict, resources) -> None:
+    """A conv whose filters or inputs were cut may no longer be what the raise saw before (a 1x1
+    block conv that lost half its filters is a dense conv now): its report starts from its new form."""
+    from pconv_mlir.dialects.pconv import CONV_INDEX_ATTR, DEAD_CHANNELS_ATTR
+    from pconv_mlir.mlir.pass_infra import ops_named
+    from pconv_mlir.passes.raise_pattern_conv import CONV_OPS, analyze
+
+    for conv in ops_named(module, *CONV_OPS):
+        if CONV_INDEX_ATTR in conv.attributes and DEAD_CHANNELS_ATTR in conv.attributes:
+            why = analyze(conv, resources)
+            report[ir.IntegerAttr(conv.attributes[CONV_INDEX_ATTR]).value].lowering = (
+                f"dense ({why})" if isinstance(why, str) else why.kind)
 
 
 def _shape(t: ir.Type) -> list:
