@@ -20,7 +20,8 @@ ever multiplied by zero weights.
 
 It fires only where every value of the chain has one use, each op is channel-wise (an
 elementwise ``linalg.generic`` with one full-size input, a pad of the spatial dims, a
-depthwise conv) and the chain starts at a conv with constant weights. A channel that also
+depthwise conv) and the chain starts at a conv with constant weights and a zero init (a bias
+broadcast as the init is not followed yet) whose blocks of G filters survive the cut. A channel that also
 feeds a residual add, or a consumer whose every input channel is read, is left alone.
 """
 
@@ -33,9 +34,11 @@ import numpy as np
 
 from pconv_mlir.dialects.pconv import DEAD_CHANNELS_ATTR
 from pconv_mlir.lowering import cost_model
+from pconv_mlir.lowering.plan import largest_shared_block
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir, linalg, tensor
 from pconv_mlir.mlir.pass_infra import PconvPass, constant, erase_dead, install_functions, ops_named
+from pconv_mlir.passes.raise_pattern_conv import analyze
 
 CONV = "linalg.conv_2d_nchw_fchw"
 DEPTHWISE = "linalg.depthwise_conv_2d_nchw_chw"
@@ -228,6 +231,18 @@ class _Cutter:
         _note(consumer, f"{dead} of {c} input channels had no weight: cut, with the ops that made them")
 
 
+def _keeps_blocks(producer: ir.Operation, keep: list[int], resources: ResourceTable) -> bool:
+    """Whether a 3x3 pattern conv producing the channels keeps its blocks of G filters sharing one
+    structure once only ``keep`` filters are left (as many as fit): cutting filters out of the
+    middle of blocks would leave it a dense conv. 1x1 and dense producers always may be cut."""
+    match = analyze(producer, resources)
+    if isinstance(match, str) or match.library is None:
+        return True
+    before = match.block_size
+    after = largest_shared_block(match.kernel_patterns[keep], match.groups)
+    return after >= min(before, 1 << (len(keep).bit_length() - 1))
+
+
 def _note(op: ir.Operation, text: str) -> None:
     old = op.attributes[DEAD_CHANNELS_ATTR].value if DEAD_CHANNELS_ATTR in op.attributes else None
     op.attributes[DEAD_CHANNELS_ATTR] = ir.StringAttr.get(f"{old}; {text}" if old else text)
@@ -249,6 +264,6 @@ class EliminateDeadChannels(PconvPass):
             if len(keep) > (1 - cost_model.DEAD_CHANNELS_MIN_SHARE) * weights.shape[1] or not keep:
                 continue
             steps = _chain(consumer)
-            if steps is not None:
+            if steps is not None and _keeps_blocks(steps[0].op, keep, cutter.resources):
                 with consumer.location:
                     cutter.cut(consumer, weights, keep, steps)

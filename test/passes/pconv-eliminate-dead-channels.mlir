@@ -127,3 +127,28 @@ func.func @few_dead(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%d, %w2 : tensor<1x8x5x5xf32>, tensor<4x8x1x1xf32>) outs(%f2 : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
   return %y : tensor<1x4x5x5xf32>
 }
+
+// -----
+
+// Must not fire: the producer is a 3x3 pattern conv in blocks of 2 filters sharing one structure
+// (filters 0-1 keep channels 0-1, filters 2-3 channels 2-3); keeping filters 0 and 2 would leave
+// no two neighbours alike, and the pattern conv would fall back to dense.
+// CHECK-LABEL: func.func @pattern_producer_blocks
+// CHECK-NOT: pconv.dead_channels
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} tensor<1x4x5x5xf32>, tensor<2x4x1x1xf32>)
+func.func @pattern_producer_blocks(%x: tensor<1x4x5x5xf32>) -> tensor<1x2x5x5xf32> {
+  %z = arith.constant 0.0 : f32
+  %w = arith.constant dense<"0x00000000333323C000000000E17A14BF1F85EBBE1F856BBE000000000000000000000000000000003D0A57BE00000000B81EC53F713D0A3F000000BF000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000AD7833F00000000E17AD4BFE17A943ED7A3303F00000000000000000000000000000000713D4ABF0000000052B81EC03333333F8FC2F53E000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000B81E85BF3333B33F8FC2F5BC0000000048E1DABF0000000000000000000000000000000085EB113F52B89EBF52B8DEBF000000009A99993F0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000052B8BE3F333303C0C3F5A8BE00000000713D0A3F000000000000000000000000000000000000403F7B14AE3F1F858BBF00000000CDCC4CBF00000000"> : tensor<4x4x3x3xf32>
+  %w2 = arith.constant dense<"0x1F85CB3F000000003333B33E00000000E17AB43F00000000A470BDBE00000000"> : tensor<2x4x1x1xf32>
+  %p = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i0: index, %i1: index, %i2: index, %i3: index):
+    tensor.yield %z : f32
+  } : tensor<1x4x5x5xf32> to tensor<1x4x7x7xf32>
+  %e = tensor.empty() : tensor<1x4x5x5xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  %a = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%p, %w : tensor<1x4x7x7xf32>, tensor<4x4x3x3xf32>) outs(%f : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  %e2 = tensor.empty() : tensor<1x2x5x5xf32>
+  %f2 = linalg.fill ins(%z : f32) outs(%e2 : tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%a, %w2 : tensor<1x4x5x5xf32>, tensor<2x4x1x1xf32>) outs(%f2 : tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
+  return %y : tensor<1x2x5x5xf32>
+}
