@@ -138,7 +138,9 @@ def _pixel_matmul_tiles(pixels: int, filters: int, reduction: int) -> tuple[int,
 
 #: pconv-eliminate-dead-channels cuts a conv's dead input channels only when at least this share of
 #: them is dead: a few cut channels save little and leave odd channel counts (959 of 960) that the
-#: vectorized depthwise and GEMM loops pay for with remainders.
+#: vectorized depthwise and GEMM loops pay for with remainders. Ad hoc A/B on MobileNet-V2 with 3x3
+#: patterns + 1x1 blocks (interleaved, 5 rounds): cutting at any share, or from 10%, was clearly
+#: slower than from 25%; from 40% about the same.
 DEAD_CHANNELS_MIN_SHARE = 0.25
 
 
