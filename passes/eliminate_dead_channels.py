@@ -20,8 +20,8 @@ ever multiplied by zero weights.
 
 It fires only where every value of the chain has one use, each op is channel-wise (an
 elementwise ``linalg.generic`` with one full-size input, a pad of the spatial dims, a
-depthwise conv) and the chain starts at a conv with constant weights and a zero init (a bias
-broadcast as the init is not followed yet) whose blocks of G filters survive the cut. A channel that also
+depthwise conv) and the chain starts at a conv with constant weights (and a zero or bias init)
+whose blocks of G filters survive the cut. A channel that also
 feeds a residual add, or a consumer whose every input channel is read, is left alone.
 """
 
@@ -52,8 +52,9 @@ def _owner(value: ir.Value) -> ir.Operation | None:
 
 def _erase_if_dead(value: ir.Value) -> None:
     owner = _owner(value)
-    if owner is not None and not list(value.uses) and owner.name in ("arith.constant", "tensor.empty", "linalg.fill",
-                                                                     "tensor.expand_shape", "tensor.collapse_shape"):
+    if owner is not None and not list(value.uses) and owner.name in (
+            "arith.constant", "tensor.empty", "linalg.fill", "linalg.broadcast", "tensor.expand_shape",
+            "tensor.collapse_shape"):
         erase_dead(owner)
 
 
@@ -77,8 +78,8 @@ def _channel_dim(m: ir.AffineMap) -> int | None | bool:
 @dataclasses.dataclass
 class _Step:
     """One op of the chain and, per operand, what slicing it takes: ``chain`` (the value
-    coming from below), ``empty`` (an init the body never reads), an int (slice that dim)
-    or None (unchanged)."""
+    coming from below), ``empty`` (an init the body never reads), ``init`` (a conv's fill or
+    bias broadcast), an int (slice that dim) or None (unchanged)."""
     op: ir.Operation
     operands: list
 
@@ -109,7 +110,10 @@ def _generic_step(op: ir.Operation) -> _Step | None:
 
 
 def _init_ok(op: ir.Operation) -> bool:
+    """A conv's init is a fill or torch-mlir's broadcast of a per-channel bias."""
     init = _owner(op.operands[2])
+    if init is not None and init.name == "linalg.broadcast":
+        return list(ir.DenseI64ArrayAttr(init.attributes["dimensions"])) == [0, 2, 3] and _one_use(op.operands[2])
     return init is not None and init.name == "linalg.fill"
 
 
@@ -124,10 +128,10 @@ def _chain(consumer: ir.Operation) -> list[_Step] | None:
         if op.name == CONV:
             if not _init_ok(op):
                 return None
-            steps.append(_Step(op, [None, 0, "fill"]))
+            steps.append(_Step(op, [None, 0, "init"]))
             return steps[::-1]
         if op.name == DEPTHWISE and _init_ok(op):
-            steps.append(_Step(op, ["chain", 0, "fill"]))
+            steps.append(_Step(op, ["chain", 0, "init"]))
         elif op.name == "tensor.pad":
             low, high = (list(ir.DenseI64ArrayAttr(op.attributes[k])) for k in ("static_low", "static_high"))
             if len(op.operands) != 1 or low[CHANNEL] or high[CHANNEL]:
@@ -201,11 +205,21 @@ class _Cutter:
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(name)})
         return call.results[0]
 
-    def fresh_init(self, at: ir.Operation, init: ir.Value, keep: int, fill: bool) -> ir.Value:
-        t = _sliced_type(init.type, CHANNEL, keep)
+    def fresh_init(self, at: ir.Operation, init: ir.Value, keep: list[int]) -> ir.Value:
+        """A new init with only the ``keep`` channels: an empty tensor for a generic (whose body
+        never reads it), else the conv's fill or bias broadcast over them."""
+        t = _sliced_type(init.type, CHANNEL, len(keep))
+        source = _owner(init)
         with ir.InsertionPoint(at), at.location:
             empty = tensor.EmptyOp(list(t.shape), t.element_type).result
-            return linalg.fill(_owner(init).operands[0], outs=[empty]) if fill else empty
+            if source is None or source.name not in ("linalg.fill", "linalg.broadcast"):
+                return empty
+            if source.name == "linalg.fill":
+                return linalg.fill(source.operands[0], outs=[empty])
+        bias = self.take(at, source.operands[0], 0, keep)
+        with ir.InsertionPoint(at), at.location:
+            built = linalg.broadcast(bias, outs=[empty], dimensions=[0, 2, 3])
+            return built if isinstance(built, ir.Value) else built.results[0]
 
     def cut(self, consumer: ir.Operation, weights: np.ndarray, keep: list[int], steps: list[_Step]) -> None:
         k = len(keep)
@@ -213,10 +227,8 @@ class _Cutter:
             op = step.op
             for i, kind in enumerate(step.operands):
                 operand = op.operands[i]
-                if kind == "empty":
-                    op.operands[i] = self.fresh_init(op, operand, k, fill=False)
-                elif kind == "fill":
-                    op.operands[i] = self.fresh_init(op, operand, k, fill=True)
+                if kind in ("empty", "init"):
+                    op.operands[i] = self.fresh_init(op, operand, keep)
                 elif isinstance(kind, int):
                     op.operands[i] = self.take(op, operand, kind, keep)
                 else:

@@ -152,3 +152,24 @@ func.func @pattern_producer_blocks(%x: tensor<1x4x5x5xf32>) -> tensor<1x2x5x5xf3
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%a, %w2 : tensor<1x4x5x5xf32>, tensor<2x4x1x1xf32>) outs(%f2 : tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32>
   return %y : tensor<1x2x5x5xf32>
 }
+
+// -----
+
+// A producer with a bias (torch-mlir broadcasts it into the init): the bias loses the same channels.
+// CHECK-LABEL: func.func @biased_producer
+// CHECK: %[[B:.*]] = linalg.broadcast ins(%{{.*}} : tensor<4xf32>) outs(%{{.*}} : tensor<1x4x5x5xf32>) dimensions = [0, 2, 3]
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} tensor<4x4x1x1xf32>) outs(%[[B]] : tensor<1x4x5x5xf32>)
+// CHECK: linalg.conv_2d_nchw_fchw {{.*}} tensor<1x4x5x5xf32>, tensor<4x4x1x1xf32>)
+func.func @biased_producer(%x: tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32> {
+  %z = arith.constant 0.0 : f32
+  %bias = arith.constant dense<[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]> : tensor<8xf32>
+  %w1 = arith.constant dense<"0xB81E053EB81E05BE0AD7233FCDCCCC3D713D0ABFEC51B83E6666A63F3333733F333333BF5C8FA2BF52B81EBF0AD7233DB81E15C0AE4761BE0000A0BF48E13ABF713D0ABF0AD7A3BE85EBD13EB81E853FB81E05BE295CAF3F1F852BBF3333B33E6666663FEC51B83DA4703DBF1F856BBF1F85EBBEAE47613EAE4781BF3D0A57BE"> : tensor<8x4x1x1xf32>
+  %w2 = arith.constant dense<"0x00000000CDCC4C3ED7A3303F000000000000000048E13A3F3D0A573F00000000000000003D0A573F0AD7A33D0000000000000000B81E45BF8FC2B5BF00000000000000000AD783BFB81E85BF0000000000000000C3F5A83F0AD723BC00000000000000003333933F14AE17C000000000000000003D0AD73EA470BD3E00000000"> : tensor<4x8x1x1xf32>
+  %e = tensor.empty() : tensor<1x8x5x5xf32>
+  %b = linalg.broadcast ins(%bias : tensor<8xf32>) outs(%e : tensor<1x8x5x5xf32>) dimensions = [0, 2, 3]
+  %a = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w1 : tensor<1x4x5x5xf32>, tensor<8x4x1x1xf32>) outs(%b : tensor<1x8x5x5xf32>) -> tensor<1x8x5x5xf32>
+  %e2 = tensor.empty() : tensor<1x4x5x5xf32>
+  %f2 = linalg.fill ins(%z : f32) outs(%e2 : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%a, %w2 : tensor<1x8x5x5xf32>, tensor<4x8x1x1xf32>) outs(%f2 : tensor<1x4x5x5xf32>) -> tensor<1x4x5x5xf32>
+  return %y : tensor<1x4x5x5xf32>
+}

@@ -51,3 +51,21 @@ def test_dead_channels_are_cut_and_numbers_hold(target):
     with torch.no_grad():
         want = net(x).numpy()
     assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
+
+
+def test_biased_convs_without_batch_norm():
+    """Convs with biases and no BN (torch-mlir broadcasts the bias into the conv's init): the
+    producer's bias loses the cut channels with its filters."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(8, 48, 1), nn.ReLU(), nn.Conv2d(48, 48, 3, padding=1, groups=48), nn.ReLU6(),
+                        nn.Conv2d(48, 8, 1)).eval()
+    with torch.no_grad():
+        net[4].weight[:, 1::2] = 0  # odd channels: read by no filter
+    x = torch.randn(1, 8, 9, 7)
+    compiled = pconv_mlir.compile(net, [x], target="llvm-cpu")
+    assert [r.dead_channels for r in compiled.report if r.dead_channels] == [
+        ["24 of its 48 filters fed no weight of the next conv: cut"],
+        ["24 of 48 input channels had no weight: cut, with the ops that made them"]]
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert rel_err(compiled.run(x.numpy()), want) <= TOLERANCE
