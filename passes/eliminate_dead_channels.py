@@ -1,6 +1,6 @@
 """pconv-eliminate-dead-channels: cut the channels no filter of the next conv reads.
 
-Connectivity pruning can leave an input channel of a conv with no kept weight in any filter:
+Connectivity pruning can leave an input channel of a 1x1 conv with no kept weight in any filter:
 a 1x1 projection pruned in one block of G filters keeps the same half of its input channels in
 every filter (MobileNet-V2's 96->24, 144->24, 144->32, 192->32). The other half is still
 computed by the conv that produces it and by every channel-wise op in between (BN, ReLU6, the
@@ -21,8 +21,9 @@ ever multiplied by zero weights.
 It fires only where every value of the chain has one use, each op is channel-wise (an
 elementwise ``linalg.generic`` with one full-size input, a pad of the spatial dims, a
 depthwise conv) and the chain starts at a conv with constant weights (and a zero or bias init)
-whose blocks of G filters survive the cut. A channel that also
-feeds a residual add, or a consumer whose every input channel is read, is left alone.
+whose blocks of G filters survive the cut. A channel that also feeds a residual add is left
+alone, and so is a conv with fewer than ``cost_model.DEAD_CHANNELS_MIN_SHARE`` of its input
+channels dead (a few cut channels save little and leave odd channel counts).
 """
 
 from __future__ import annotations
@@ -270,8 +271,8 @@ class EliminateDeadChannels(PconvPass):
         cutter = _Cutter(module)
         for consumer in ops_named(module, CONV):
             weights = constant_array(consumer.operands[1], cutter.resources)
-            if weights is None:
-                continue
+            if weights is None or weights.shape[2:] != (1, 1):
+                continue  # a 3x3 pattern conv gathers only its kept rows: cutting its inputs saves nothing
             keep = [int(c) for c in np.flatnonzero(np.any(weights != 0, axis=(0, 2, 3)))]
             if len(keep) > (1 - cost_model.DEAD_CHANNELS_MIN_SHARE) * weights.shape[1] or not keep:
                 continue

@@ -99,5 +99,10 @@ def test_rule_agrees_with_the_compiler():
     for config in (PruningConfig(prune_1x1=True), PruningConfig(group_size=1, prune_unaccelerated=True)):
         model, meta = prune(config)
         _, report = run_pconv_passes(import_model(model.eval(), [torch.randn(1, 3, 16, 16)]))
+        # The summary reads each conv's weights alone; a conv whose filters pconv-eliminate-dead-channels
+        # cut (the next 1x1 conv reads none of them) is compiled in its new form, which it does not model.
+        cut = [bool(r.dead_channels) for r in report]
         compiler = [r.lowering.startswith(("pattern", "blocks")) for r in report]
-        assert compiler == [c.lowered for c in summarize(model, meta).convs], [r.lowering for r in report]
+        predicted = [c.lowered for c in summarize(model, meta).convs]
+        assert [c for c, x in zip(compiler, cut) if not x] == [p for p, x in zip(predicted, cut) if not x], \
+            [r.lowering for r in report]
