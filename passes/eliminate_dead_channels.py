@@ -38,7 +38,14 @@ from pconv_mlir.lowering import cost_model
 from pconv_mlir.lowering.plan import largest_shared_block
 from pconv_mlir.mlir.constants import ResourceTable, constant_array
 from pconv_mlir.mlir.ir import ir, linalg, tensor
-from pconv_mlir.mlir.pass_infra import PconvPass, constant, erase_dead, install_functions, ops_named
+from pconv_mlir.mlir.pass_infra import (
+    PconvPass,
+    constant,
+    erase_dead,
+    install_functions,
+    ops_named,
+    take_function_text,
+)
 from pconv_mlir.passes.raise_pattern_conv import analyze
 
 CONV = "linalg.conv_2d_nchw_fchw"
@@ -148,32 +155,6 @@ def _chain(consumer: ir.Operation) -> list[_Step] | None:
         value = op.operands[0] if op.name != "linalg.generic" else op.operands[steps[-1].operands.index("chain")]
 
 
-def _take_text(name: str, t: ir.RankedTensorType, dim: int, keep: list[int]) -> str:
-    """A private function gathering ``keep`` along ``dim`` of a tensor of type ``t``."""
-    rank = t.rank
-    shape = list(t.shape)
-    out_shape = shape[:dim] + [len(keep)] + shape[dim + 1:]
-    elt = str(t.element_type)
-    ty = lambda s: f"tensor<{'x'.join(map(str, s))}x{elt}>" if s else f"tensor<{elt}>"  # noqa: E731
-    dims = ", ".join(f"d{i}" for i in range(rank))
-    idx = "\n".join(f"    %i{i} = linalg.index {i} : index" for i in range(rank))
-    src = ", ".join("%src" if i == dim else f"%i{i}" for i in range(rank))
-    return f"""func.func private @{name}(%x: {ty(shape)}) -> {ty(out_shape)} {{
-  %keep = arith.constant dense<[{", ".join(map(str, keep))}]> : tensor<{len(keep)}xi32>
-  %e = tensor.empty() : {ty(out_shape)}
-  %r = linalg.generic {{indexing_maps = [affine_map<({dims}) -> ({dims})>],
-       iterator_types = [{", ".join(['"parallel"'] * rank)}]}} outs(%e : {ty(out_shape)}) {{
-  ^bb0(%out: {elt}):
-{idx}
-    %k = tensor.extract %keep[%i{dim}] : tensor<{len(keep)}xi32>
-    %src = arith.index_cast %k : i32 to index
-    %v = tensor.extract %x[{src}] : {ty(shape)}
-    linalg.yield %v : {elt}
-  }} -> {ty(out_shape)}
-  return %r : {ty(out_shape)}
-}}"""
-
-
 def _sliced_type(t: ir.Type, dim: int, size: int) -> ir.RankedTensorType:
     rt = ir.RankedTensorType(t)
     shape = list(rt.shape)
@@ -200,7 +181,7 @@ class _Cutter:
         self.count += 1
         name = f"pconv_take_channels_{self.count}"
         t = ir.RankedTensorType(value.type)
-        install_functions(self.module, _take_text(name, t, dim, keep))
+        install_functions(self.module, take_function_text(name, t, dim, keep))
         with ir.InsertionPoint(at), at.location:
             call = ir.Operation.create("func.call", results=[_sliced_type(t, dim, len(keep))], operands=[value],
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(name)})

@@ -61,6 +61,7 @@ from pconv_mlir.mlir.pass_infra import (
     ops_named,
     option,
     replace_with_call,
+    take_function_text,
 )
 
 _CONV_VIEWS = {op.OPERATION_NAME: op for op in (Conv2dOp, BlockConv2dOp, PackedConv2dOp)}
@@ -113,28 +114,6 @@ def storage_facts(op: ir.Operation, packed: np.ndarray, weight_bytes: int = 4) -
              "packed_bytes": int(packed.size) * weight_bytes,
              "index_bytes": tables * 4}
     return ir.DictAttr.get({k: ir.IntegerAttr.get(i64, v) for k, v in facts.items()})
-
-
-def _permute_text(name: str, shape: list[int], permutation: list[int]) -> str:
-    t = f"tensor<{'x'.join(map(str, shape))}xf32>"
-    perm = ", ".join(map(str, permutation))
-    return f"""func.func private @{name}(%x: {t}) -> {t} {{
-  %perm = arith.constant dense<[{perm}]> : tensor<{shape[1]}xi32>
-  %e = tensor.empty() : {t}
-  %r = linalg.generic {{indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>],
-       iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} outs(%e : {t}) {{
-  ^bb0(%out: f32):
-    %n = linalg.index 0 : index
-    %c = linalg.index 1 : index
-    %h = linalg.index 2 : index
-    %w = linalg.index 3 : index
-    %src32 = tensor.extract %perm[%c] : tensor<{shape[1]}xi32>
-    %src = arith.index_cast %src32 : i32 to index
-    %v = tensor.extract %x[%n, %src, %h, %w] : {t}
-    linalg.yield %v : f32
-  }} -> {t}
-  return %r : {t}
-}}"""
 
 
 TO_NCHW, TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -262,8 +241,8 @@ class _Lowerer:
 
     def lower_permute(self, op: ir.Operation) -> None:
         name = self._name("permute")
-        shape = ir.RankedTensorType(op.results[0].type).shape
-        self._install(_permute_text(name, shape, [int(p) for p in PermuteChannelsOp.of(op).order]))
+        order = [int(p) for p in PermuteChannelsOp.of(op).order]
+        self._install(take_function_text(name, ir.RankedTensorType(op.results[0].type), 1, order))
         self._call(op, name, [op.operands[0]], "gather")
 
 

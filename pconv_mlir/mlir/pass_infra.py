@@ -150,6 +150,33 @@ def install_functions(module: ir.Operation, text: str) -> None:
             f.operation.clone()
 
 
+def take_function_text(name: str, t: ir.RankedTensorType, dim: int, keep: list[int]) -> str:
+    """A private function ``@name`` gathering the ``keep`` entries, in that order, along ``dim`` of a
+    tensor of type ``t`` (a permutation when ``keep`` orders every entry)."""
+    rank = t.rank
+    shape = list(t.shape)
+    out_shape = shape[:dim] + [len(keep)] + shape[dim + 1:]
+    elt = str(t.element_type)
+    ty = lambda s: f"tensor<{'x'.join(map(str, s))}x{elt}>" if s else f"tensor<{elt}>"  # noqa: E731
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    idx = "\n".join(f"    %i{i} = linalg.index {i} : index" for i in range(rank))
+    src = ", ".join("%src" if i == dim else f"%i{i}" for i in range(rank))
+    return f"""func.func private @{name}(%x: {ty(shape)}) -> {ty(out_shape)} {{
+  %keep = arith.constant dense<[{", ".join(map(str, keep))}]> : tensor<{len(keep)}xi32>
+  %e = tensor.empty() : {ty(out_shape)}
+  %r = linalg.generic {{indexing_maps = [affine_map<({dims}) -> ({dims})>],
+       iterator_types = [{", ".join(['"parallel"'] * rank)}]}} outs(%e : {ty(out_shape)}) {{
+  ^bb0(%out: {elt}):
+{idx}
+    %k = tensor.extract %keep[%i{dim}] : tensor<{len(keep)}xi32>
+    %src = arith.index_cast %k : i32 to index
+    %v = tensor.extract %x[{src}] : {ty(shape)}
+    linalg.yield %v : {elt}
+  }} -> {ty(out_shape)}
+  return %r : {ty(out_shape)}
+}}"""
+
+
 def replace_with_call(op: ir.Operation, callee: str, args: list[ir.Value], attributes: dict) -> None:
     """Replace ``op`` (one result) by ``func.call @callee(args)`` carrying ``attributes``, then
     erase ``op`` and the producers only it used."""
